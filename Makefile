@@ -1,0 +1,39 @@
+# `make demo` and `make test` are all the set-up a fresh clone needs: each creates .venv if needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test lint bench contract clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install malcapture with its test and lint tools
+
+demo: $(STAMP)  ## the whole login against the built-in MyAnimeList stand-in (nothing leaves the machine)
+	$(BIN)/malcapture demo
+
+test: $(STAMP)  ## run every test (headless Chromium ones included)
+	$(BIN)/pytest
+
+lint: $(STAMP)  ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## measure start→browser, start→done against google-auth-oauthlib, --help, memory, save time
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python scripts/bench.py
+
+contract: $(STAMP)  ## check the installed command against ../shared/CONTRACT.md
+	../shared/tools/check-contract $(BIN)/malcapture
+
+clean:  ## remove .venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info

@@ -1,0 +1,3 @@
+from malcapture.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The MAL app's client ID and secret: from the option or env, else the config, else a prompt."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from malcapture.errors import UsageError
+from malcapture.kometa_config import Credentials, KometaConfig
+from malcapture.ui import Reporter
+
+Ask = Callable[[str, bool], str]  # (question, hide the answer) -> answer
+INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff\u00a0]+")
+CLIENT_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def clean(value: str | None) -> str | None:
+    """Drop the spaces, line breaks and zero-width characters that copy-paste brings along."""
+    if value is None:
+        return None
+    return INVISIBLE.sub("", value) or None
+
+
+def resolve_credentials(
+    client_id: str | None,
+    client_secret: str | None,
+    config: KometaConfig | None,
+    env: dict[str, str],
+    reporter: Reporter,
+    ask: Ask | None,
+    config_path: Path,
+) -> Credentials:
+    cid = clean(client_id) or (clean(config.setting("client_id", env)) if config else None)
+    if not cid and ask:
+        cid = clean(ask("MyAnimeList client ID", False))
+    if not cid:
+        raise UsageError(
+            "No MyAnimeList client ID.",
+            f"Pass --client-id, set MAL_CLIENT_ID, or fill in mal.client_id in {config_path}.",
+        )
+    if not CLIENT_ID.fullmatch(cid.lower()):
+        reporter.warn(
+            f"the client ID has {len(cid)} characters; MyAnimeList's are 32 hexadecimal ones. A wrong "
+            "client ID (or redirect URL) shows up as a password popup on MyAnimeList that keeps coming "
+            "back: copy the ID again from https://myanimelist.net/apiconfig."
+        )
+    secret = clean(client_secret) or (clean(config.setting("client_secret", env)) if config else None)
+    if not secret and ask:
+        secret = clean(ask("MyAnimeList client secret (empty if the app has none)", True))
+    if not secret:
+        reporter.warn(
+            "no client secret. Only apps of type *web* have one, and Kometa needs it: "
+            "MyAnimeList will refuse the exchange if the app is of type web."
+        )
+    return Credentials(cid, secret)

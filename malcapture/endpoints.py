@@ -1,0 +1,24 @@
+"""Where MyAnimeList lives (overridable for tests and the demo); no HTTP library needed to know it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_OAUTH_URL = "https://myanimelist.net/v1/oauth2"
+DEFAULT_API_URL = "https://api.myanimelist.net/v2"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    oauth: str = DEFAULT_OAUTH_URL
+    api: str = DEFAULT_API_URL
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Endpoints:
+        return cls(
+            env.get("MALCAPTURE_OAUTH_URL", DEFAULT_OAUTH_URL).rstrip("/"),
+            env.get("MALCAPTURE_API_URL", DEFAULT_API_URL).rstrip("/"),
+            float(env.get("MALCAPTURE_HTTP_TIMEOUT", "30")),
+        )

@@ -1,0 +1,210 @@
+"""MyAnimeList's token endpoint and users/@me, with its failures put into plain words."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from malcapture.endpoints import Endpoints
+from malcapture.errors import MalError, NetworkError
+from malcapture.tokens import TokenSet, redact
+
+SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token"}
+RUN_AGAIN = "Codes work once and only for minutes: run malcapture again."
+AUTHORIZE_AGAIN = (
+    "The refresh token no longer works (each one works once, and they expire after about a month): "
+    "run `malcapture` to authorize again."
+)
+
+
+class MalClient:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        log: Callable[[str], None],
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        self._endpoints = endpoints
+        self._log = log
+        self._retries = retries
+        self._backoff = backoff
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> MalClient:
+        timeout = aiohttp.ClientTimeout(total=self._endpoints.timeout, connect=min(10, self._endpoints.timeout))
+        self._session = aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "malcapture"})
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def exchange_code(
+        self, client_id: str, client_secret: str | None, code: str, verifier: str, redirect_uri: str | None
+    ) -> TokenSet:
+        form = {
+            "client_id": client_id,
+            "grant_type": "authorization_code",
+            "code": code,
+            "code_verifier": verifier,
+        }
+        if client_secret:
+            form["client_secret"] = client_secret
+        if redirect_uri is not None:
+            form["redirect_uri"] = redirect_uri
+        return await self._token(form, "code exchange")
+
+    async def refresh(self, client_id: str, client_secret: str | None, refresh_token: str) -> TokenSet:
+        form = {"client_id": client_id, "grant_type": "refresh_token", "refresh_token": refresh_token}
+        if client_secret:
+            form["client_secret"] = client_secret
+        return await self._token(form, "refresh")
+
+    async def whoami(self, access_token: str) -> str:
+        url = f"{self._endpoints.api}/users/@me"
+        status, body, kind = await self._send(
+            "GET", url, "account check", idempotent=True, headers={"Authorization": f"Bearer {access_token}"}
+        )
+        if status != 200:
+            raise explain_failure(status, body, kind, "account check", url)
+        data = _json_object(body)
+        return str(data.get("name") or f"user {data.get('id', '?')}")
+
+    async def _token(self, form: dict[str, str], action: str) -> TokenSet:
+        url = f"{self._endpoints.oauth}/token"
+        status, body, kind = await self._send("POST", url, action, idempotent=False, data=form)
+        if status != 200:
+            raise explain_failure(status, body, kind, action, url)
+        return parse_tokens(_json_object(body))
+
+    async def _send(self, method: str, url: str, action: str, idempotent: bool, **kwargs: Any) -> tuple[int, str, str]:
+        assert self._session is not None, "use MalClient as an async context manager"
+        shown = " ".join(f"{k}={redact(v) if k in SECRET_FIELDS else v}" for k, v in kwargs.get("data", {}).items())
+        for attempt in range(1, self._retries + 1):
+            self._log(f"{method} {url} {shown}".rstrip())
+            try:
+                async with self._session.request(method, url, **kwargs) as response:
+                    body = await response.text(errors="replace")
+                    self._log(f"  → HTTP {response.status} {response.content_type} {_redacted(body)}")
+                    retry = idempotent and response.status >= 500
+                    if not retry or attempt == self._retries:
+                        return response.status, body, response.content_type
+            except aiohttp.ClientConnectorError as exc:
+                # Never connected: nothing reached MyAnimeList, so even a code exchange may retry.
+                if attempt == self._retries:
+                    raise _unreachable(url, action, exc) from None
+                self._log(f"  → could not connect ({exc.os_error}); retrying")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if not idempotent or attempt == self._retries:
+                    raise _unreachable(url, action, exc) from None
+                self._log(f"  → {type(exc).__name__}; retrying")
+            await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_tokens(data: Mapping[str, Any]) -> TokenSet:
+    try:
+        return TokenSet(
+            access_token=_text(data["access_token"]),
+            token_type=_text(data.get("token_type", "Bearer")),
+            expires_in=int(data["expires_in"]),
+            refresh_token=_text(data["refresh_token"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalError(
+            f"MyAnimeList answered HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
+            "Try again in a few minutes.",
+        ) from None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError("a token is missing or not text")
+    return value
+
+
+def _json_object(body: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise MalError("MyAnimeList answered HTTP 200 with something other than JSON.", "Try again later.")
+    return data
+
+
+def _redacted(body: str) -> str:
+    return re.sub(r'("(?:access|refresh)_token"\s*:\s*")([^"]{0,6})[^"]*', r"\1\2…", body)[:300]
+
+
+def explain_failure(status: int, body: str, kind: str, action: str, url: str) -> MalError:
+    try:
+        data = json.loads(body) if "json" in kind or body.lstrip().startswith("{") else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "error" in data:
+        error, message, hint = (str(data.get(k) or "") for k in ("error", "message", "hint"))
+        said = "; ".join(part for part in (message, hint) if part)
+        return MalError(
+            f"MyAnimeList refused the {action}: HTTP {status} {error}" + (f" — {said}" if said else ""),
+            _advice(status, error, f"{message} {hint}".lower(), action),
+        )
+    if "html" in kind or body.lstrip().lower().startswith(("<!doctype", "<html")):
+        title = re.search(r"<title[^>]*>(.*?)</title>", body, re.I | re.S)
+        named = f" titled {' '.join(title.group(1).split())[:80]!r}" if title else ""
+        return MalError(
+            f"MyAnimeList answered the {action} with HTTP {status} and a web page{named} instead of JSON.",
+            "MyAnimeList may be down for maintenance or blocking this network: try again later.",
+        )
+    return MalError(
+        f"MyAnimeList answered the {action} with HTTP {status} ({kind or 'no content type'}).",
+        "Try again later." if status >= 500 else "Run with -v to see the exchange.",
+    )
+
+
+def _advice(status: int, error: str, words: str, action: str) -> str:
+    if error == "invalid_client":
+        return (
+            "Check the client ID and secret at https://myanimelist.net/apiconfig, "
+            "and that the app type is web (only web apps get a secret)."
+        )
+    if "redirect" in words:
+        return (
+            "The redirect URL must match one registered in your MAL app exactly (scheme, host, port, "
+            "path, trailing slash): register it, or pass the registered one with --redirect-uri."
+        )
+    if error == "invalid_token":
+        return "The access token was refused: run `malcapture refresh` (or `malcapture` to authorize again)."
+    if action == "refresh" and ("refresh token" in words or "token" in words):
+        return AUTHORIZE_AGAIN
+    if any(w in words for w in ("expired", "revoked", "code_verifier", "not issued", "authorization code")):
+        return RUN_AGAIN
+    if status >= 500:
+        return "MyAnimeList had a problem of its own: try again in a few minutes."
+    return "Run again with -v to see the exchange; if it persists, run `malcapture` to authorize again."
+
+
+def _unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
+    host = urlsplit(url).netloc
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        reason = "its TLS certificate could not be verified (a proxy or a wrong clock?)"
+    elif isinstance(exc, aiohttp.ClientConnectorError) and "name" in str(exc.os_error).lower():
+        reason = "its name could not be resolved (DNS)"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        reason = f"the connection failed ({exc.os_error.strerror or exc.os_error})"
+    elif isinstance(exc, asyncio.TimeoutError):
+        reason = "it did not answer in time"
+    else:
+        reason = f"the connection broke ({type(exc).__name__})"
+    return NetworkError(
+        f"Could not reach {host} for the {action}: {reason}.",
+        "Check the network (DNS, proxy, firewall) and try again.",
+    )

@@ -1,0 +1,132 @@
+"""Claim the redirect's port with the standard library, or say exactly who has it.
+
+Binding happens before the URL is printed (only a bound socket justifies opening the browser),
+and without aiohttp: the kernel queues the browser's connection until the server accepts it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+
+from malcapture.errors import PortConflict
+from malcapture.redirect import REGISTER_ADVICE, RedirectTarget
+
+IN_USE = {errno.EADDRINUSE, 10048}  # 10048: WSAEADDRINUSE
+DENIED = {errno.EACCES, errno.EPERM, 10013}  # 10013: WSAEACCES, also Windows' reserved port ranges
+NO_SUCH_ADDRESS = {errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT}
+PROBE_TIMEOUT = 1.0
+
+
+def claim(target: RedirectTarget, bind_host: str | None = None) -> list[socket.socket]:
+    """Listening sockets for every address the redirect may arrive on, or PortConflict."""
+    hosts = (bind_host,) if bind_host else target.bind_hosts
+    for host in hosts:
+        answer = probe(host, target.port)
+        if answer is not None:
+            raise PortConflict(*_taken(target, host, answer))
+    sockets: list[socket.socket] = []
+    try:
+        for host in hosts:
+            try:
+                sockets.append(_listen(host, target.port))
+            except OSError as exc:
+                code = getattr(exc, "winerror", None) or exc.errno
+                if code in NO_SUCH_ADDRESS and len(hosts) > 1:
+                    continue  # no IPv6 (or IPv4) on this machine: the browser cannot use it either
+                raise PortConflict(*_explain(target, host, code, exc)) from None
+        if not sockets:
+            raise PortConflict(f"No loopback address could be bound for {target.uri}.", REGISTER_ADVICE)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        if sys.platform == "win32":
+            # RFC 8252 B.3: without it another process could bind the same port and steal the code.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)  # type: ignore[attr-defined]
+        else:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def probe(host: str, port: int) -> str | None:
+    """Who answers on host:port, in words, or None when nobody does."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.settimeout(PROBE_TIMEOUT)
+        try:
+            sock.connect((host, port))
+        except OSError:
+            return None
+        try:
+            sock.sendall(b"HEAD / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: malcapture-probe\r\n\r\n")
+            head = sock.recv(4096).decode("latin-1")
+        except OSError:
+            head = ""
+    return describe_http_answer(head)
+
+
+def describe_http_answer(head: str) -> str:
+    lines = head.split("\r\n")
+    if not lines[0].startswith("HTTP/"):
+        return "a program that does not answer like a web server"
+    status = " ".join(lines[0].split(" ")[1:2])
+    server = next((ln.split(":", 1)[1].strip() for ln in lines[1:] if ln.lower().startswith("server:")), "")
+    if server:
+        return f"{server} (it answered HTTP {status})"
+    return f"a web server that does not name itself (it answered HTTP {status})"
+
+
+def _where(target: RedirectTarget, host: str) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"port {target.port} on {target.display_host}" + ("" if shown == target.host else f" ({shown})")
+
+
+def _taken(target: RedirectTarget, host: str, answer: str) -> tuple[str, str]:
+    return (
+        f"Another web server already answers on {_where(target, host)}: {answer}. "
+        "MyAnimeList's redirect, with its one-time code, would go to that server instead of malcapture.",
+        _fixes(target),
+    )
+
+
+def _explain(target: RedirectTarget, host: str, code: int | None, exc: OSError) -> tuple[str, str]:
+    where = _where(target, host)
+    if code in IN_USE:
+        return (
+            f"{where[0].upper()}{where[1:]} is already taken by another program "
+            "(it does not answer on this address, but holds the port).",
+            _fixes(target),
+        )
+    if code in DENIED:
+        reason = (
+            "ports below 1024 need administrator rights on Linux and macOS"
+            if target.port < 1024
+            else "Windows reserves some port ranges (see `netsh int ipv4 show excludedportrange tcp`)"
+        )
+        return (f"malcapture may not listen on {where}: {reason}.", REGISTER_ADVICE)
+    return (f"malcapture cannot listen on {where}: {exc.strerror or exc}.", REGISTER_ADVICE)
+
+
+def _fixes(target: RedirectTarget) -> str:
+    return (
+        f"Fix: stop that server (find it with `sudo ss -ltnp 'sport = :{target.port}'` or "
+        f"`lsof -i :{target.port}`), or {REGISTER_ADVICE[0].lower()}{REGISTER_ADVICE[1:]} "
+        "(or set MALCAPTURE_REDIRECT_URI)."
+    )

@@ -1,0 +1,159 @@
+"""The redirect URI the MAL app registered, and what comes back to it (by server or by paste)."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs, urlsplit
+
+from malcapture.errors import InputRejected, UsageError
+
+DEFAULT_REDIRECT_URI = "http://localhost/"
+REGISTER_ADVICE = (
+    "Register a redirect URL such as http://localhost:8765/ in your MAL app "
+    "(https://myanimelist.net/apiconfig) and pass it with --redirect-uri."
+)
+# What a bare code may look like: MAL's are ~1,000 hex characters; allow any URL-safe token.
+BARE_CODE = re.compile(r"[A-Za-z0-9._~-]{16,}")
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00a0"
+
+
+@dataclass(frozen=True)
+class RedirectTarget:
+    uri: str
+    explicit: bool
+    host: str
+    port: int
+    path: str
+
+    @property
+    def sent_uri(self) -> str | None:
+        """What goes into `redirect_uri`: nothing unless the user chose it (MAL then uses the registered one)."""
+        return self.uri if self.explicit else None
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host == "localhost" or _is_loopback_literal(self.host)
+
+    @property
+    def bind_hosts(self) -> tuple[str, ...]:
+        # Browsers may resolve localhost to either family; listen on both.
+        return ("127.0.0.1", "::1") if self.host == "localhost" else (self.host,)
+
+    @property
+    def display_host(self) -> str:
+        return f"[{self.host}]" if ":" in self.host else self.host
+
+    def accepts_host_header(self, header: str) -> bool:
+        """DNS-rebinding guard: only the redirect's host or a loopback literal, on our port."""
+        try:
+            parts = urlsplit("//" + header)
+            host, port = parts.hostname, parts.port or 80
+        except ValueError:
+            return False
+        if host is None or parts.path or parts.query or "@" in header:
+            return False
+        return port == self.port and (host == self.host or _is_loopback_literal(host))
+
+
+def parse_redirect_uri(uri: str | None) -> RedirectTarget:
+    explicit = uri is not None
+    text = uri if uri is not None else DEFAULT_REDIRECT_URI
+    where = f"--redirect-uri {text!r}"
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"{where} is not a valid URL: {exc}.", REGISTER_ADVICE) from None
+    if parts.scheme != "http":
+        raise UsageError(
+            f"{where} must start with http:// — malcapture listens for the redirect with a plain "
+            "web server on this machine.",
+            REGISTER_ADVICE,
+        )
+    if not parts.hostname:
+        raise UsageError(f"{where} has no host name.", REGISTER_ADVICE)
+    if parts.fragment or text.endswith("#"):
+        raise UsageError(f"{where} has a #fragment, which OAuth redirect URLs may not have.", REGISTER_ADVICE)
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"{where} contains a user name or password.", REGISTER_ADVICE)
+    if text != text.strip() or any(c in text for c in INVISIBLE):
+        raise UsageError(f"{where} has spaces or invisible characters around it.", REGISTER_ADVICE)
+    return RedirectTarget(text, explicit, parts.hostname, port or 80, parts.path or "/")
+
+
+def _is_loopback_literal(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class Authorized:
+    code: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Refused:
+    error: str
+    message: str
+    hint: str
+
+    @property
+    def denied(self) -> bool:
+        return self.error == "access_denied"
+
+
+Callback = Authorized | Refused
+
+
+def states_match(got: str, expected: str) -> bool:
+    return hmac.compare_digest(got.encode("utf-8", "surrogatepass"), expected.encode("utf-8"))
+
+
+def read_callback(params: Mapping[str, str], expected_state: str, state_required: bool = True) -> Callback:
+    """Judge the query of a redirect. Raises InputRejected for anything that must not end the wait."""
+    state = params.get("state")
+    if state is None:
+        if state_required:
+            raise InputRejected("The redirect has no state, so it cannot be told apart from a forged one.")
+    elif not states_match(state, expected_state):
+        raise InputRejected("The state in that redirect does not match this login — it belongs to another attempt.")
+    if "error" in params:
+        return Refused(params["error"], params.get("message", ""), params.get("hint", ""))
+    code = params.get("code", "")
+    if not code:
+        raise InputRejected("The redirect has neither a code nor an error.")
+    return Authorized(code)
+
+
+def query_params(query: str) -> dict[str, str]:
+    parsed = parse_qs(query, keep_blank_values=True)
+    for name in ("code", "state", "error"):
+        if len(set(parsed.get(name, []))) > 1:
+            raise InputRejected(f"The redirect has two different values of {name}.")
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def parse_paste(text: str, expected_state: str) -> Callback:
+    """A pasted redirect URL, its query string, or the bare code."""
+    pasted = text.strip().strip(INVISIBLE).strip()
+    if not pasted:
+        raise InputRejected("Nothing was pasted.")
+    if "?" in pasted:
+        query = pasted.split("?", 1)[1].split("#", 1)[0]
+    elif "=" in pasted:
+        query = pasted
+    elif "://" in pasted or pasted.startswith("localhost"):
+        raise InputRejected("That URL has no ?code= in it: copy the address from the browser after you clicked Allow.")
+    elif BARE_CODE.fullmatch(pasted):
+        return Authorized(pasted)
+    else:
+        raise InputRejected(
+            "That is not a redirect URL or a code: paste the whole address the browser shows after Allow."
+        )
+    return read_callback(query_params(query), expected_state, state_required=False)
