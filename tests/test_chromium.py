@@ -1,0 +1,75 @@
+"""The login with a real browser: Debian's chromium, headless, launched by malcapture's own webbrowser call."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from tests.conftest import Mal, port_is_free, run_cli
+
+CHROMIUM_FLAGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
+    "--disable-component-update --disable-sync --disable-dev-shm-usage"
+)
+
+
+@pytest.fixture
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing: CI must install it (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return path
+
+
+def chromium_launcher(tmp_path: Path, chromium: str) -> tuple[Path, Path]:
+    """A BROWSER command, as a user might set one, that records the final page's DOM."""
+    dom = tmp_path / "dom.html"
+    script = tmp_path / "chromium-headless"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'exec {chromium} {CHROMIUM_FLAGS} --user-data-dir="{tmp_path}/profile" --dump-dom "$1" '
+        f'>"{dom}" 2>"{tmp_path}/chromium.log"\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script, dom
+
+
+@pytest.mark.chromium
+async def test_real_chromium_completes_the_login_and_shows_the_account(mal: Mal, config: Path, chromium: str) -> None:
+    launcher, dom = chromium_launcher(config.parent, chromium)
+    mal.fake.consent = "allow"  # headless Chromium cannot click; MAL's consent step answers at once
+    env = mal.env(BROWSER=str(launcher), DISPLAY=":99", HOME=str(config.parent))
+    result = await run_cli(
+        "-c",
+        str(config),
+        "--client-id",
+        mal.app.client_id,
+        "--client-secret",
+        str(mal.app.secret),
+        "--redirect-uri",
+        mal.redirect,
+        "--timeout",
+        "60",
+        env=env,
+        timeout=90,
+    )
+    assert result.code == 0, result.err
+    auth = YAML(typ="safe").load(config.read_text())["mal"]["authorization"]
+    assert auth["access_token"] in mal.fake.access_tokens
+    for _ in range(100):  # chromium writes the DOM as it exits, just after the page arrived
+        if dom.exists() and "</html>" in dom.read_text():
+            break
+        import asyncio
+
+        await asyncio.sleep(0.1)
+    page = dom.read_text()
+    assert "Authorized as <b>kometa_fan</b>" in page
+    assert str(config) in page
+    assert port_is_free(mal.port)
