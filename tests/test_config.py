@@ -1,0 +1,311 @@
+"""The config writer: the mal: values change, and not one byte more; failures lose nothing."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ruamel.yaml import YAML
+
+from malcapture import kometa_config as kc
+from malcapture.errors import ConfigError, TokensNotSaved
+from malcapture.tokens import TokenSet
+
+TOKENS = TokenSet("eyJ0" + "a" * 900, "Bearer", 2678400, "def50200" + "b" * 700)
+CREDS = kc.Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
+OURS = ("client_id", "client_secret", "localhost_url", "access_token", "token_type", "expires_in", "refresh_token")
+BROKEN = {"07-kiwi4814-zh-dupkeys.yml", "16-tomhenrich-tabs-invalid.yml", "21-shayne55434-broken-mal.yml"}
+
+
+def save(path: Path, tokens: TokenSet = TOKENS, creds: kc.Credentials = CREDS) -> kc.Saved:
+    return kc.save_tokens(kc.load(path), tokens, creds)
+
+
+def without_our_values(raw: bytes) -> list[str]:
+    """The file's lines with the values of our keys blanked: what must be byte-identical."""
+    text = raw.decode("utf-8")
+    pattern = re.compile(rf"^([ \t]*(?:{'|'.join(OURS)}):)[ \t]*[^#\r\n]*?(?:[ \t]*(#.*?))?(\r?)$")
+
+    def blank(line: str) -> str:
+        match = pattern.match(line)
+        if match is None:
+            return line
+        key, comment, cr = match.groups()
+        return f"{key} {comment}{cr}" if comment else f"{key}{cr}"
+
+    return [blank(line) for line in text.split("\n")]
+
+
+def assert_only_our_values_changed(before: bytes, after: bytes) -> None:
+    old, new = without_our_values(before), without_our_values(after)
+    # What the writer adds must be whole lines of ours; everything else in order and unchanged.
+    added = list(new)
+    for line in old:
+        assert line in added, f"a line was lost or changed: {line!r}"
+        del added[: added.index(line) + 1]
+    inserted = [line for line in new if line not in old]
+    assert all(re.match(r"^\s*(mal|authorization|" + "|".join(OURS) + r"):\r?$", line) for line in inserted), inserted
+
+
+def reads_back(path: Path, tokens: TokenSet = TOKENS) -> dict[str, object]:
+    data = YAML(typ="safe").load(path.read_bytes().decode("utf-8-sig"))
+    assert data["mal"]["authorization"] == tokens.as_mapping()
+    mal: dict[str, object] = data["mal"]
+    return mal
+
+
+def test_every_real_config_keeps_every_other_byte(shared_configs: list[Path], tmp_path: Path) -> None:
+    for source in shared_configs:
+        target = tmp_path / source.name
+        shutil.copyfile(source, target)
+        if source.name in BROKEN:
+            with pytest.raises(ConfigError, match=r"line \d+, column \d+"):
+                save(target)
+            assert target.read_bytes() == source.read_bytes()
+            continue
+        save(target)
+        assert_only_our_values_changed(source.read_bytes(), target.read_bytes())
+        mal = reads_back(target)
+        assert mal["client_id"] == CREDS.client_id
+        original = YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
+        rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
+        assert {k: v for k, v in rest.items() if k != "mal"} == {k: v for k, v in original.items() if k != "mal"}
+
+
+def test_every_real_config_without_its_mal_section_gets_one_appended(
+    shared_configs: list[Path], tmp_path: Path
+) -> None:
+    for source in shared_configs:
+        if source.name in BROKEN:
+            continue
+        text = source.read_bytes().decode("utf-8")
+        stripped = re.sub(r"(?ms)^mal:.*?(?=^\S|\Z)", "", text)
+        target = tmp_path / source.name
+        target.write_bytes(stripped.encode("utf-8"))
+        save(target)
+        after = target.read_bytes().decode("utf-8")
+        assert after.startswith(stripped)
+        assert re.search(r"^mal:\r?\n  client_id: ", after[len(stripped) :] if stripped.endswith("\n") else after, re.M)
+        assert list(reads_back(target)) == ["client_id", "client_secret", "localhost_url", "authorization"]
+
+
+def write(tmp_path: Path, text: str, raw: bytes | None = None) -> Path:
+    path = tmp_path / "config.yml"
+    path.write_bytes(raw if raw is not None else text.encode("utf-8"))
+    return path
+
+
+def test_crlf_and_bom_are_kept(tmp_path: Path) -> None:
+    text = "plex:\r\n  url: x   # c\r\nmal:\r\n  client_id:\r\n  authorization:\r\n    access_token:\r\n"
+    path = write(tmp_path, "", b"\xef\xbb\xbf" + text.encode())
+    save(path)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfplex:\r\n  url: x   # c\r\nmal:\r\n")
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    reads_back(path)
+
+
+def test_comments_inside_authorization_odd_order_and_quotes_are_kept(tmp_path: Path) -> None:
+    text = (
+        "mal:\n"
+        "  authorization:   # filled by malcapture\n"
+        "    # everything below is autofilled\n"
+        "    refresh_token: 'old'   # quoted\n"
+        '    token_type: "Bearer"\n'
+        '  client_secret: "x"\n'
+        "  client_id: abc\n"
+    )
+    path = write(tmp_path, text)
+    save(path)
+    after = path.read_text()
+    assert "  authorization:   # filled by malcapture\n    # everything below is autofilled\n" in after
+    assert f"    refresh_token: 'def50200{'b' * 700}'   # quoted\n" in after
+    assert '    token_type: "Bearer"\n' in after
+    assert f'  client_secret: "{"f" * 64}"\n' in after
+    assert after.index("refresh_token") < after.index("token_type") < after.index("access_token")
+    reads_back(path)
+
+
+def test_anchors_aliases_and_merge_keys_elsewhere_survive(tmp_path: Path) -> None:
+    text = "defaults: &d\n  a: 1\nlib:\n  <<: *d\n  b: *d\nmal:\n  client_id: x\n"
+    path = write(tmp_path, text)
+    save(path)
+    assert path.read_text().startswith("defaults: &d\n  a: 1\nlib:\n  <<: *d\n  b: *d\nmal:\n")
+    reads_back(path)
+
+
+def test_flow_style_mal_is_rewritten_as_an_equivalent(tmp_path: Path) -> None:
+    path = write(tmp_path, "plex: {url: x}\nmal: {client_id: old, cache_expiration: 60}\n")
+    save(path)
+    mal = reads_back(path)
+    assert mal["cache_expiration"] == 60
+    assert path.read_text().startswith("plex: {url: x}\nmal: {")
+
+
+def test_no_trailing_newline_is_kept(tmp_path: Path) -> None:
+    path = write(tmp_path, "settings:\n  cache: true\nmal:\n  client_id:\n  cache_expiration: 60")
+    save(path)
+    assert not path.read_text().endswith("\n")
+    assert reads_back(path)["cache_expiration"] == 60
+
+
+def test_placeholders_are_kept_and_resolved_from_env_and_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "mal:\n  client_id: <<mal-client-id>>\n  client_secret: <<MAL_CLIENT_SECRET>>\n")
+    (tmp_path / ".env").write_text("KOMETA_MAL_CLIENT_SECRET='from-dotenv'\n")
+    monkeypatch.setenv("KOMETA_MAL_CLIENT_ID", "from-env")
+    config = kc.load(path)
+    assert config.setting("client_id", os.environ) == "from-env"
+    assert config.setting("client_secret", os.environ) == "from-dotenv"
+    save(path)
+    assert "  client_id: <<mal-client-id>>\n  client_secret: <<MAL_CLIENT_SECRET>>\n" in path.read_text()
+
+
+def test_stale_localhost_url_is_emptied(tmp_path: Path) -> None:
+    path = write(tmp_path, "mal:\n  localhost_url: http://localhost/?code=def123  # old\n  client_id: a\n")
+    save(path)
+    assert "  localhost_url:  # old\n" in path.read_text()
+    assert reads_back(path)["localhost_url"] is None
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("a: [1\n", "line 2, column 1"),
+        ("a:\n\t- b\n", "tabs"),
+        ("mal: 1\nmal: 2\n", "'mal' twice"),
+        ("- a\n- b\n", "not a YAML mapping"),
+        ("mal: [1]\n", "not a section"),
+    ],
+)
+def test_invalid_configs_are_refused_with_a_clear_message(tmp_path: Path, text: str, words: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(words)) as caught:
+        save(path)
+    assert caught.value.exit_code == 3
+    assert path.read_text() == text
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        kc.load(tmp_path / "nope.yml")
+
+
+def test_a_symlink_is_followed_and_stays_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real" / "config.yml"
+    real.parent.mkdir()
+    real.write_text("mal:\n  client_id:\n")
+    link = tmp_path / "config.yml"
+    link.symlink_to(real)
+    save(link)
+    assert link.is_symlink()
+    reads_back(real)
+    assert (real.parent / "config.yml.bak").read_text() == "mal:\n  client_id:\n"
+
+
+def test_mode_is_kept_and_backup_is_private(tmp_path: Path) -> None:
+    path = write(tmp_path, "mal:\n  client_id:\n")
+    path.chmod(0o640)
+    saved = save(path)
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert saved.backup is not None
+    assert saved.backup.read_text() == "mal:\n  client_id:\n"
+    assert saved.backup.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_refused_rename_falls_back_to_writing_in_place(tmp_path: Path) -> None:
+    """What a single file bind-mounted into a container does: rename(2) fails with EBUSY."""
+    path = write(tmp_path, "mal:\n  client_id:\n")
+    inode = path.stat().st_ino
+    refused: list[str] = []
+
+    def rename(source: str, target: str) -> None:
+        if target == str(path):
+            refused.append(target)
+            raise OSError(errno.EBUSY, "Device or resource busy")
+        os.replace(source, target)
+
+    kc.save_tokens(kc.load(path), TOKENS, CREDS, rename=rename)
+    assert refused == [str(path)]
+    assert path.stat().st_ino == inode
+    reads_back(path)
+    assert (tmp_path / "config.yml.bak").read_text() == "mal:\n  client_id:\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_tokens_are_carried_when_the_save_fails(tmp_path: Path) -> None:
+    path = write(tmp_path, "mal:\n  client_id:\n")
+    config = kc.load(path)
+    path.unlink()
+    path.mkdir()  # the file was replaced by a folder between the preflight and the save
+    with pytest.raises(TokensNotSaved) as caught:
+        kc.save_issued(config, TOKENS, CREDS)
+    assert TOKENS.refresh_token in caught.value.block
+    assert caught.value.exit_code == 3
+
+
+def run_as_nobody(*args: str) -> subprocess.CompletedProcess[str] | None:
+    runner = shutil.which("setpriv")
+    if os.geteuid() != 0 or runner is None:
+        return None
+    command = [runner, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": "/tmp"})
+
+
+def test_a_read_only_file_is_refused_before_anything_happens() -> None:
+    import sys
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="malcapture-ro-"))  # pytest's own tmp is private to root
+    folder.chmod(0o755)
+    path = write(folder, "mal:\n  client_id: abc\n")
+    path.chmod(0o644)
+    try:
+        result = run_as_nobody(sys.executable, "-m", "malcapture", "-c", str(path), "--manual", "--client-id", "x" * 32)
+    finally:
+        text = path.read_text()
+        shutil.rmtree(folder)
+    if result is None:
+        pytest.skip("needs root and setpriv to run the CLI as an unprivileged user")
+    assert result.returncode == 3, result.stderr
+    assert "not writable" in result.stderr
+    assert "Open this URL" not in result.stderr  # refused before the browser step
+    assert text == "mal:\n  client_id: abc\n"
+
+
+printable = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=60)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    access=printable,
+    refresh=printable,
+    expires=st.integers(min_value=0, max_value=10**9),
+    other=st.dictionaries(st.from_regex(r"[a-z][a-z_]{0,8}", fullmatch=True), printable, max_size=4),
+    crlf=st.booleans(),
+)
+def test_round_trip_of_generated_configs_and_tokens(
+    tmp_path: Path, access: str, refresh: str, expires: int, other: dict[str, str], crlf: bool
+) -> None:
+    from malcapture.splice import render
+
+    nl = "\r\n" if crlf else "\n"
+    lines = [f"{k}: {render(v)}  # note" for k, v in other.items() if k != "mal"]
+    text = nl.join([*lines, "mal:", "  client_id:", "  authorization:", "    access_token: old", ""])
+    path = tmp_path / "generated.yml"
+    path.write_bytes(text.encode("utf-8"))
+    tokens = TokenSet(access, "Bearer", expires, refresh)
+    save(path, tokens)
+    data = YAML(typ="safe").load(path.read_bytes().decode("utf-8"))
+    assert data["mal"]["authorization"] == tokens.as_mapping()
+    assert {k: v for k, v in data.items() if k != "mal"} == {k: v for k, v in other.items() if k != "mal"}
+    assert path.read_bytes().decode().startswith(nl.join(lines))
