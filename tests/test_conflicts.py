@@ -1,0 +1,228 @@
+"""When the redirect can't reach us: busy ports, headless machines, pastes, timeouts, Ctrl-C, denial."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from malcapture.fakemal import play_browser
+from tests.conftest import Mal, port_is_free, read_record, run_cli
+
+
+async def squatter(host: str, port: int) -> web.AppRunner:
+    """Another local web server answering on the redirect's port, like nginx on :80."""
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.Response(text="some seemingly random website", headers={"Server": "nginx/1.22.1"})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+def login_args(mal: Mal, config: Path, *extra: str) -> list[str]:
+    return [
+        "-c",
+        str(config),
+        "--client-id",
+        mal.app.client_id,
+        "--client-secret",
+        str(mal.app.secret),
+        "--redirect-uri",
+        mal.redirect,
+        *extra,
+    ]
+
+
+async def redirect_url_from(mal: Mal, url: str) -> str:
+    """What the user's browser address bar shows after Allow, when nothing caught the redirect."""
+    mal.fake.consent = "allow"
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        async with session.get(url, allow_redirects=False) as response:
+            return response.headers["Location"]
+
+
+@pytest.mark.parametrize("hosts", [("127.0.0.1",), ("::1",), ("127.0.0.1", "::1")], ids=["ipv4", "ipv6", "both"])
+async def test_busy_port_is_named_and_falls_back_to_paste(mal: Mal, config: Path, hosts: tuple[str, ...]) -> None:
+    runners = [await squatter(host, mal.port) for host in hosts]
+    try:
+        process, url, head = await start_waiting(mal, config, "--no-browser", "--timeout", "30")
+        pasted = await redirect_url_from(mal, url)
+        assert len(pasted) > 1024
+        out, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+    text = head + err.decode()
+    assert process.returncode == 0, text
+    assert "nginx/1.22.1" in text
+    assert "--redirect-uri" in text and "stop that server" in text
+    assert "Authorized as kometa_fan" in text
+
+
+async def test_privileged_port_as_an_unprivileged_user_is_explained(mal: Mal, tmp_path: Path) -> None:
+    import os
+    import shutil
+    import tempfile
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run the CLI as an unprivileged user")
+    folder = Path(tempfile.mkdtemp(prefix="malcapture-priv-"))
+    folder.chmod(0o777)
+    config = folder / "config.yml"
+    config.write_text("mal:\n  client_id:\n")
+    config.chmod(0o666)
+    app = mal.fake.register("http://localhost:81/")
+    process = await asyncio.create_subprocess_exec(
+        setpriv,
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        sys.executable,
+        "-m",
+        "malcapture",
+        "-c",
+        str(config),
+        "--client-id",
+        app.client_id,
+        "--client-secret",
+        str(app.secret),
+        "--redirect-uri",
+        "http://localhost:81/",
+        "--no-browser",
+        "--timeout",
+        "2",
+        env=mal.env(HOME="/tmp"),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    shutil.rmtree(folder)
+    text = err.decode()
+    assert "may not listen on port 81" in text
+    assert "below 1024" in text
+    assert "--redirect-uri" in text
+    # It fell back to paste mode, whose input (closed here) ended: said plainly, exit 2.
+    assert process.returncode == 2, text
+    assert "Standard input ended" in text
+
+
+async def test_headless_ssh_session_does_not_open_a_browser_and_explains_forwarding(
+    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+) -> None:
+    browser = scripted_browser()
+    env = mal.env(BROWSER=str(browser), DISPLAY=":0", SSH_CONNECTION="10.0.0.5 50000 10.0.0.9 22", USER="ana")
+    result = await run_cli(*login_args(mal, config, "--timeout", "2"), env=env)
+    assert result.code == 5
+    assert not (config.parent / "browser.json").exists()
+    assert f"ssh -L {mal.port}:localhost:{mal.port} ana@10.0.0.9" in result.err
+    assert "SSH session" in result.err
+    assert port_is_free(mal.port)
+
+
+async def test_a_forwarded_redirect_still_arrives_while_headless(mal: Mal, config: Path) -> None:
+    process, url, _ = await start_waiting(mal, config, "--timeout", "30")
+    status, page = await play_browser(url)  # the browser on the other end of `ssh -L`
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    assert status == 200 and "kometa_fan" in page
+
+
+async def start_waiting(mal: Mal, config: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str, str]:
+    """Start a login and read stderr up to the authorize URL; returns what was read too."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "malcapture",
+        *login_args(mal, config, *extra),
+        env=mal.env(),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    head, url = "", ""
+    while not url:
+        line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
+        head += line
+        url = line.strip() if line.startswith(f"{mal.base}/v1/oauth2/authorize?") else ""
+    return process, url, head
+
+
+async def test_garbage_then_wrong_state_then_the_right_url(mal: Mal, config: Path) -> None:
+    process, url, _ = await start_waiting(mal, config, "--manual", "--timeout", "30")
+    right = await redirect_url_from(mal, url)
+    wrong = right.replace("state=", "state=x")
+    lines = f"hello there\n{wrong}\n{right}\n".encode()
+    _, err = await asyncio.wait_for(process.communicate(lines), 30)
+    text = err.decode()
+    assert process.returncode == 0, text
+    assert "not a redirect URL or a code" in text
+    assert "does not match this login" in text
+    assert "Authorized as kometa_fan" in text
+
+
+async def test_paste_wins_while_the_server_waits(mal: Mal, config: Path) -> None:
+    process, url, _ = await start_waiting(mal, config, "--no-browser", "--timeout", "30")
+    pasted = await redirect_url_from(mal, url)
+    _, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
+    assert process.returncode == 0, err.decode()
+    assert port_is_free(mal.port)
+
+
+async def test_end_of_input_in_manual_mode_says_docker_run_it(mal: Mal, config: Path) -> None:
+    before = config.read_bytes()
+    result = await run_cli(*login_args(mal, config, "--manual"), env=mal.env())
+    assert result.code == 2
+    assert "docker run -it" in result.err
+    assert config.read_bytes() == before
+
+
+async def test_timeout_exits_5_frees_the_port_and_changes_nothing(mal: Mal, config: Path) -> None:
+    before = config.read_bytes()
+    result = await run_cli(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
+    assert result.code == 5
+    assert "within 1 seconds" in result.err
+    assert config.read_bytes() == before
+    assert port_is_free(mal.port)
+
+
+async def test_ctrl_c_exits_130_without_a_traceback(mal: Mal, config: Path) -> None:
+    before = config.read_bytes()
+    process, _, _ = await start_waiting(mal, config, "--no-browser", "--timeout", "60")
+    await asyncio.sleep(0.5)
+    assert not port_is_free(mal.port)
+    process.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 130
+    assert "Traceback" not in err.decode()
+    assert "Interrupted" in err.decode()
+    assert config.read_bytes() == before
+    assert port_is_free(mal.port)
+
+
+async def test_denial_exits_4_and_the_page_says_so(
+    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+) -> None:
+    before = config.read_bytes()
+    env = mal.env(BROWSER=str(scripted_browser("deny")), DISPLAY=":99")
+    result = await run_cli(*login_args(mal, config, "--timeout", "30"), env=env)
+    assert result.code == 4
+    assert "denied" in result.err
+    assert config.read_bytes() == before
+    page = read_record(config.parent / "browser.json")
+    assert "Not authorized" in str(page["page"]) and "denied" in str(page["page"])
