@@ -1,0 +1,156 @@
+"""refresh and check against the fake MAL, and MAL's failures in plain words."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from malcapture.endpoints import Endpoints
+from malcapture.errors import MalError, NetworkError
+from malcapture.fakemal import Scripted
+from malcapture.mal import MalClient
+from tests.conftest import Mal, free_port, run_cli
+
+
+def stored(mal: Mal, config: Path, lifetime: int | None = None) -> dict[str, str | int]:
+    if lifetime is not None:
+        mal.fake.access_lifetime = lifetime
+    tokens = mal.fake.issue_tokens(mal.app.client_id)
+    config.write_text(
+        "settings:\n  cache: true\nmal:\n"
+        f"  client_id: {mal.app.client_id}\n  client_secret: {mal.app.secret}\n  authorization:\n"
+        + "".join(f"    {k}: {tokens[k]}\n" for k in ("access_token", "token_type", "expires_in", "refresh_token"))
+    )
+    return tokens
+
+
+async def test_check_names_the_user_and_the_expiry(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    result = await run_cli("check", "-c", str(config), env=mal.env())
+    assert result.code == 0, result.err
+    assert "kometa_fan" in result.err
+    assert "expires" in result.err and "(in 30 days)" in result.err
+
+
+async def test_check_on_an_expired_token_advises_refresh(mal: Mal, config: Path) -> None:
+    stored(mal, config, lifetime=-60)
+    result = await run_cli("check", "-c", str(config), env=mal.env())
+    assert result.code == 1
+    assert "HTTP 401" in result.err and "invalid_token" in result.err
+    assert "malcapture refresh" in result.err
+    assert "expired" in result.err
+
+
+async def test_check_without_tokens_says_run_malcapture(mal: Mal, config: Path) -> None:
+    result = await run_cli("check", "-c", str(config), env=mal.env())
+    assert result.code == 1
+    assert "Run `malcapture`" in result.err
+
+
+async def test_check_offline_still_tells_the_expiry(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    env = mal.env(MALCAPTURE_API_URL=f"http://127.0.0.1:{free_port()}/v2")
+    result = await run_cli("check", "-c", str(config), env=env)
+    assert result.code == 1
+    assert "expires" in result.err and "read offline" in result.err
+    assert "Could not reach 127.0.0.1" in result.err
+
+
+async def test_refresh_rotates_saves_and_the_old_token_is_refused(mal: Mal, config: Path) -> None:
+    old = stored(mal, config)
+    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    assert result.code == 0, result.err
+    auth = YAML(typ="safe").load(config.read_text())["mal"]["authorization"]
+    assert auth["refresh_token"] != old["refresh_token"]
+    assert auth["refresh_token"] in mal.fake.refresh_tokens
+    assert old["refresh_token"] not in mal.fake.refresh_tokens
+    # The config now holds the old token again: MAL refuses it, and nothing changes.
+    stale = config.read_text().replace(str(auth["refresh_token"]), str(old["refresh_token"]))
+    config.write_text(stale)
+    again = await run_cli("refresh", "-c", str(config), env=mal.env())
+    assert again.code == 1
+    assert "HTTP 401" in again.err and "Token has been revoked" in again.err
+    assert "authorize again" in again.err
+    assert config.read_text() == stale
+
+
+async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
+    stored(mal, config)  # 31 days left
+    before = config.read_bytes()
+    skip = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "7d", env=mal.env())
+    assert skip.code == 0 and "No refresh needed" in skip.err
+    assert config.read_bytes() == before
+    due = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "32d", env=mal.env())
+    assert due.code == 0 and "Refreshed" in due.err
+    assert config.read_bytes() != before
+    bad = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "soon", env=mal.env())
+    assert bad.code == 2
+
+
+def client(mal: Mal, timeout: float = 5.0) -> MalClient:
+    return MalClient(Endpoints(f"{mal.base}/v1/oauth2", f"{mal.base}/v2", timeout), log=lambda _: None, backoff=0.01)
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "words"),
+    [
+        (
+            400,
+            '{"error":"invalid_grant","message":"m","hint":"Failed to verify `code_verifier`."}',
+            "run malcapture again",
+        ),
+        (
+            400,
+            '{"error":"invalid_request","message":"m","hint":"Authorization code has expired"}',
+            "run malcapture again",
+        ),
+        (400, '{"error":"invalid_request","message":"m","hint":"Invalid redirect URI"}', "register it"),
+        (401, '{"error":"invalid_client","message":"Client authentication failed","hint":""}', "app type is web"),
+        (500, "<html><title>Down for maintenance</title></html>", "'Down for maintenance'"),
+    ],
+)
+async def test_mal_errors_are_put_in_plain_words(mal: Mal, status: int, body: str, words: str) -> None:
+    kind = "text/html" if body.startswith("<") else "application/json"
+    mal.fake.script("/v1/oauth2/token", Scripted(status, body, kind))
+    async with client(mal) as mal_client:
+        with pytest.raises(MalError) as caught:
+            await mal_client.exchange_code(mal.app.client_id, mal.app.secret, "c", "v" * 64, None)
+    message = str(caught.value)
+    assert f"HTTP {status}" in message
+    assert words in message
+    assert "<html>" not in message
+
+
+async def test_whoami_retries_5xx_but_the_code_exchange_does_not(mal: Mal) -> None:
+    mal.fake.script("/v2/users/@me", Scripted(503, "busy", "text/plain"), Scripted(502, "busy", "text/plain"))
+    token = str(mal.fake.issue_tokens(mal.app.client_id)["access_token"])
+    async with client(mal) as mal_client:
+        assert await mal_client.whoami(token) == "kometa_fan"
+    assert mal.fake.hits["/v2/users/@me"] == 3
+    mal.fake.script("/v1/oauth2/token", Scripted(503, "busy", "text/plain"))
+    async with client(mal) as mal_client:
+        with pytest.raises(MalError, match="HTTP 503"):
+            await mal_client.exchange_code(mal.app.client_id, mal.app.secret, "c", "v" * 64, None)
+    assert mal.fake.hits["/v1/oauth2/token"] == 1
+
+
+async def test_a_slow_answer_past_the_timeout_is_reported(mal: Mal) -> None:
+    mal.fake.script("/v1/oauth2/token", Scripted(200, "{}", delay=2))
+    async with client(mal, timeout=0.3) as mal_client:
+        with pytest.raises(NetworkError, match="did not answer in time"):
+            await mal_client.exchange_code(mal.app.client_id, mal.app.secret, "c", "v" * 64, None)
+    await asyncio.sleep(0)
+
+
+async def test_a_refused_connection_names_the_host() -> None:
+    port = free_port()
+    mal_client = MalClient(
+        Endpoints(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", 2), io.StringIO().write, backoff=0.01
+    )
+    async with mal_client:
+        with pytest.raises(NetworkError, match=f"Could not reach 127.0.0.1:{port}"):
+            await mal_client.whoami("x")
