@@ -8,7 +8,7 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,7 +155,7 @@ def read_record(path: Path) -> dict[str, object]:
 
 
 @pytest.fixture
-def shared_configs() -> Iterator[list[Path]]:
+def shared_configs() -> list[Path]:
     if not SHARED_CONFIGS.is_dir():
         pytest.skip(f"the real Kometa configs are not here ({SHARED_CONFIGS}): they live beside the project only")
-    yield sorted(SHARED_CONFIGS.glob("*.yml"))
+    return sorted(SHARED_CONFIGS.glob("*.yml"))

@@ -282,7 +282,7 @@ def test_a_read_only_file_is_refused_before_anything_happens() -> None:
     assert text == "mal:\n  client_id: abc\n"
 
 
-printable = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), min_size=1, max_size=60)
+printable = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=60)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

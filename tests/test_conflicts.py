@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,9 +48,8 @@ async def redirect_url_from(mal: Mal, url: str) -> str:
     mal.fake.consent = "allow"
     import aiohttp
 
-    async with aiohttp.ClientSession() as session:
-        async with session.get(url, allow_redirects=False) as response:
-            return response.headers["Location"]
+    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as response:
+        return response.headers["Location"]
 
 
 @pytest.mark.parametrize("hosts", [("127.0.0.1",), ("::1",), ("127.0.0.1", "::1")], ids=["ipv4", "ipv6", "both"])
@@ -61,14 +59,15 @@ async def test_busy_port_is_named_and_falls_back_to_paste(mal: Mal, config: Path
         process, url, head = await start_waiting(mal, config, "--no-browser", "--timeout", "30")
         pasted = await redirect_url_from(mal, url)
         assert len(pasted) > 1024
-        out, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
+        _out, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
     finally:
         for runner in runners:
             await runner.cleanup()
     text = head + err.decode()
     assert process.returncode == 0, text
     assert "nginx/1.22.1" in text
-    assert "--redirect-uri" in text and "stop that server" in text
+    assert "--redirect-uri" in text
+    assert "stop that server" in text
     assert "Authorized as kometa_fan" in text
 
 
@@ -139,7 +138,8 @@ async def test_a_forwarded_redirect_still_arrives_while_headless(mal: Mal, confi
     status, page = await play_browser(url)  # the browser on the other end of `ssh -L`
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
-    assert status == 200 and "kometa_fan" in page
+    assert status == 200
+    assert "kometa_fan" in page
 
 
 async def start_waiting(mal: Mal, config: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str, str]:
@@ -225,4 +225,5 @@ async def test_denial_exits_4_and_the_page_says_so(
     assert "denied" in result.err
     assert config.read_bytes() == before
     page = read_record(config.parent / "browser.json")
-    assert "Not authorized" in str(page["page"]) and "denied" in str(page["page"])
+    assert "Not authorized" in str(page["page"])
+    assert "denied" in str(page["page"])

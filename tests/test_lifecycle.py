@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import io
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,16 @@ async def test_check_names_the_user_and_the_expiry(mal: Mal, config: Path) -> No
     result = await run_cli("check", "-c", str(config), env=mal.env())
     assert result.code == 0, result.err
     assert "kometa_fan" in result.err
-    assert "expires" in result.err and "(in 30 days)" in result.err
+    assert "expires" in result.err
+    assert "(in 30 days)" in result.err
 
 
 async def test_check_on_an_expired_token_advises_refresh(mal: Mal, config: Path) -> None:
     stored(mal, config, lifetime=-60)
     result = await run_cli("check", "-c", str(config), env=mal.env())
     assert result.code == 1
-    assert "HTTP 401" in result.err and "invalid_token" in result.err
+    assert "HTTP 401" in result.err
+    assert "invalid_token" in result.err
     assert "malcapture refresh" in result.err
     assert "expired" in result.err
 
@@ -56,7 +57,8 @@ async def test_check_offline_still_tells_the_expiry(mal: Mal, config: Path) -> N
     env = mal.env(MALCAPTURE_API_URL=f"http://127.0.0.1:{free_port()}/v2")
     result = await run_cli("check", "-c", str(config), env=env)
     assert result.code == 1
-    assert "expires" in result.err and "read offline" in result.err
+    assert "expires" in result.err
+    assert "read offline" in result.err
     assert "Could not reach 127.0.0.1" in result.err
 
 
@@ -73,7 +75,8 @@ async def test_refresh_rotates_saves_and_the_old_token_is_refused(mal: Mal, conf
     config.write_text(stale)
     again = await run_cli("refresh", "-c", str(config), env=mal.env())
     assert again.code == 1
-    assert "HTTP 401" in again.err and "Token has been revoked" in again.err
+    assert "HTTP 401" in again.err
+    assert "Token has been revoked" in again.err
     assert "authorize again" in again.err
     assert config.read_text() == stale
 
@@ -82,10 +85,12 @@ async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
     stored(mal, config)  # 31 days left
     before = config.read_bytes()
     skip = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "7d", env=mal.env())
-    assert skip.code == 0 and "No refresh needed" in skip.err
+    assert skip.code == 0
+    assert "No refresh needed" in skip.err
     assert config.read_bytes() == before
     due = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "32d", env=mal.env())
-    assert due.code == 0 and "Refreshed" in due.err
+    assert due.code == 0
+    assert "Refreshed" in due.err
     assert config.read_bytes() != before
     bad = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "soon", env=mal.env())
     assert bad.code == 2
@@ -149,7 +154,7 @@ async def test_a_slow_answer_past_the_timeout_is_reported(mal: Mal) -> None:
 async def test_a_refused_connection_names_the_host() -> None:
     port = free_port()
     mal_client = MalClient(
-        Endpoints(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", 2), io.StringIO().write, backoff=0.01
+        Endpoints(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", 2), lambda _: None, backoff=0.01
     )
     async with mal_client:
         with pytest.raises(NetworkError, match=f"Could not reach 127.0.0.1:{port}"):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
-import base64
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -84,9 +84,8 @@ async def test_the_authorize_url_is_printed_whole_on_its_own_line(
     query = parse_qs(urlsplit(lines[0]).query)
     assert query["code_challenge_method"] == ["plain"]
     verifier = query["code_challenge"][0]
-    assert len(verifier) == 128 and set(verifier) <= set(
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-    )
+    assert len(verifier) == 128
+    assert set(verifier) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
     assert len(base64.urlsafe_b64decode(query["state"][0] + "==")) >= 16
     assert query["redirect_uri"] == [mal.redirect]
     assert mal.fake.last_token_form["redirect_uri"] == mal.redirect
@@ -175,7 +174,9 @@ async def test_no_client_id_and_no_terminal_exits_2_saying_where_to_put_it(mal: 
     result = await run_cli("login", "-c", str(config), "--manual", env=mal.env())
     assert result.code == 2
     assert "No MyAnimeList client ID" in result.err
-    assert "--client-id" in result.err and "MAL_CLIENT_ID" in result.err and "mal.client_id" in result.err
+    assert "--client-id" in result.err
+    assert "MAL_CLIENT_ID" in result.err
+    assert "mal.client_id" in result.err
 
 
 async def test_a_bad_option_value_exits_2(mal: Mal, config: Path) -> None:
@@ -240,7 +241,8 @@ async def test_fake_refuses_a_second_use_of_a_code_and_a_wrong_verifier(mal: Mal
         status, body = await exchange(session, mal, code=code)
         assert (status, body["hint"]) == (400, "Check the `code_verifier` parameter")
         status, body = await exchange(session, mal, code=code, code_verifier="v" * 64)
-        assert status == 200 and body["refresh_token"].startswith("def50200")
+        assert status == 200
+        assert body["refresh_token"].startswith("def50200")
         status, body = await exchange(session, mal, code=code, code_verifier="v" * 64)
         assert (status, body["hint"]) == (400, "Authorization code has been revoked")
 
