@@ -7,6 +7,7 @@ library, and the kernel queues the browser's connection until the server accepts
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import threading
@@ -170,11 +171,12 @@ def _in_daemon_thread(function: Callable[[str], T], argument: str) -> asyncio.Fu
 
     def run() -> None:
         try:
-            value = function(argument)
+            outcome: tuple[T | None, BaseException | None] = (function(argument), None)
         except Exception as exc:  # reported, not raised: the flow goes on with the paste prompt
-            loop.call_soon_threadsafe(_settle, future, None, exc)
-        else:
-            loop.call_soon_threadsafe(_settle, future, value, None)
+            outcome = (None, exc)
+        # A closed loop (RuntimeError) means the flow ended before the browser command did.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, future, *outcome)
 
     threading.Thread(target=run, daemon=True).start()
     return future
