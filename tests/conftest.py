@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from malcapture.demo import free_port
 from malcapture.fakemal import App, FakeMal, serve
+
+__all__ = ["free_port"]
 
 SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "kometa-configs"
 LEAKY_ENV = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME")
@@ -46,13 +49,6 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name in LEAKY_ENV or name.startswith(LEAKY_PREFIXES):
             monkeypatch.delenv(name)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_is_free(port: int) -> bool:
