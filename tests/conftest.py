@@ -82,6 +82,21 @@ class Mal:
         return env
 
 
+def login_args(mal: Mal, config: Path, *extra: str) -> list[str]:
+    """The options every login test passes: this config, the fake's app, its registered redirect."""
+    return [
+        "-c",
+        str(config),
+        "--client-id",
+        mal.app.client_id,
+        "--client-secret",
+        str(mal.app.secret),
+        "--redirect-uri",
+        mal.redirect,
+        *extra,
+    ]
+
+
 @pytest.fixture
 async def mal() -> AsyncIterator[Mal]:
     fake = FakeMal()

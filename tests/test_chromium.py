@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import Mal, port_is_free, run_cli
+from tests.conftest import Mal, login_args, port_is_free, run_cli
 
 CHROMIUM_FLAGS = (
     "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
@@ -47,14 +47,7 @@ async def test_real_chromium_completes_the_login_and_shows_the_account(mal: Mal,
     mal.fake.consent = "allow"  # headless Chromium cannot click; MAL's consent step answers at once
     env = mal.env(BROWSER=str(launcher), DISPLAY=":99", HOME=str(config.parent))
     result = await run_cli(
-        "-c",
-        str(config),
-        "--client-id",
-        mal.app.client_id,
-        "--client-secret",
-        str(mal.app.secret),
-        "--redirect-uri",
-        mal.redirect,
+        *login_args(mal, config),
         "--timeout",
         "60",
         env=env,

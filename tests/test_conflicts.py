@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 
 from malcapture.fakemal import play_browser
-from tests.conftest import Mal, port_is_free, read_record, run_cli
+from tests.conftest import Mal, login_args, port_is_free, read_record, run_cli
 
 
 async def squatter(host: str, port: int) -> web.AppRunner:
@@ -27,20 +27,6 @@ async def squatter(host: str, port: int) -> web.AppRunner:
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner
-
-
-def login_args(mal: Mal, config: Path, *extra: str) -> list[str]:
-    return [
-        "-c",
-        str(config),
-        "--client-id",
-        mal.app.client_id,
-        "--client-secret",
-        str(mal.app.secret),
-        "--redirect-uri",
-        mal.redirect,
-        *extra,
-    ]
 
 
 async def redirect_url_from(mal: Mal, url: str) -> str:

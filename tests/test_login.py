@@ -17,7 +17,7 @@ from malcapture import flow
 from malcapture.fakemal import play_browser
 from malcapture.paste import PasteReader
 from malcapture.ui import StderrReporter
-from tests.conftest import Mal, port_is_free, read_record, run_cli
+from tests.conftest import Mal, login_args, port_is_free, read_record, run_cli
 
 
 def saved_mal(path: Path) -> dict[str, object]:
@@ -31,14 +31,7 @@ async def test_login_saves_the_tokens_mal_issued(mal: Mal, config: Path, scripte
     env = mal.env(BROWSER=str(browser), DISPLAY=":99")
     result = await run_cli(
         "login",
-        "-c",
-        str(config),
-        "--client-id",
-        mal.app.client_id,
-        "--client-secret",
-        str(mal.app.secret),
-        "--redirect-uri",
-        mal.redirect,
+        *login_args(mal, config),
         "--timeout",
         "30",
         env=env,
@@ -68,14 +61,7 @@ async def test_the_authorize_url_is_printed_whole_on_its_own_line(
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
     result = await run_cli(
-        "-c",
-        str(config),
-        "--client-id",
-        mal.app.client_id,
-        "--client-secret",
-        str(mal.app.secret),
-        "--redirect-uri",
-        mal.redirect,
+        *login_args(mal, config),
         env=env,
     )
     assert result.code == 0, result.err
@@ -131,14 +117,7 @@ async def test_print_emits_the_block_and_leaves_the_file_alone(
     result = await run_cli(
         "login",
         "--print",
-        "-c",
-        str(config),
-        "--client-id",
-        mal.app.client_id,
-        "--client-secret",
-        str(mal.app.secret),
-        "--redirect-uri",
-        mal.redirect,
+        *login_args(mal, config),
         env=env,
     )
     assert result.code == 0, result.err
@@ -266,3 +245,10 @@ async def test_fake_refuses_a_redirect_uri_that_differs_from_the_authorize_reque
         code = await a_code(session, mal, redirect_uri=mal.redirect)
         status, body = await exchange(session, mal, code=code, code_verifier="v" * 64)
         assert (status, body["hint"]) == (400, "Invalid redirect URI")
+
+
+async def test_a_bad_http_timeout_setting_is_a_usage_error(mal: Mal, config: Path) -> None:
+    result = await run_cli(*login_args(mal, config, "--manual"), env=mal.env(MALCAPTURE_HTTP_TIMEOUT="soon"))
+    assert result.code == 2
+    assert "MALCAPTURE_HTTP_TIMEOUT" in result.err
+    assert "Traceback" not in result.err
