@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from html import escape
-from urllib.parse import urlencode
+from urllib.parse import unquote_plus, urlencode
 
 from aiohttp import web
 from yarl import URL
@@ -201,8 +201,9 @@ class FakeMal:
             )
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.last_token_form = form
-        app = self.apps.get(form.get("client_id", ""))
-        if app is None or (app.secret is not None and form.get("client_secret") != app.secret):
+        client_id, secret = basic_credentials(request) or (form.get("client_id", ""), form.get("client_secret"))
+        app = self.apps.get(client_id)
+        if app is None or (app.secret is not None and secret != app.secret):
             return error(401, "invalid_client", "Client authentication failed")
         if form.get("grant_type") == "authorization_code":
             return self._code_grant(app, form)
@@ -273,6 +274,18 @@ class FakeMal:
         return web.json_response(
             {"id": self.user_id, "name": self.user, "picture": "", "joined_at": "2014-03-12T00:00:00+00:00"}
         )
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    """The client ID and secret of an `Authorization: Basic` header (RFC 6749 2.3.1), if one was sent."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except ValueError:
+        return None
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def error(status: int, name: str, message: str, hint: str = "", headers: dict[str, str] | None = None) -> web.Response:

@@ -183,6 +183,11 @@ def _advice(status: int, error: str, words: str, action: str) -> str:
         )
     if error == "invalid_token":
         return "The access token was refused: run `malcapture refresh` (or `malcapture` to authorize again)."
+    if "not linked to client" in words:
+        return (
+            "The refresh token was issued to another MAL app than this client ID: put back the client ID "
+            "it was issued to, or run `malcapture` to authorize again."
+        )
     if action == "refresh" and ("refresh token" in words or "token" in words):
         return AUTHORIZE_AGAIN
     if any(w in words for w in ("expired", "revoked", "code_verifier", "not issued", "authorization code")):

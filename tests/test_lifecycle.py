@@ -81,6 +81,18 @@ async def test_refresh_rotates_saves_and_the_old_token_is_refused(mal: Mal, conf
     assert config.read_text() == stale
 
 
+async def test_refresh_with_another_apps_token_says_so_and_changes_nothing(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    other = mal.fake.register(mal.redirect)
+    text = config.read_text().replace(mal.app.client_id, other.client_id).replace(str(mal.app.secret), str(other.secret))
+    config.write_text(text)
+    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    assert result.code == 1
+    assert "Token is not linked to client" in result.err
+    assert "another MAL app" in result.err
+    assert config.read_text() == text
+
+
 async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
     stored(mal, config)  # 31 days left
     before = config.read_bytes()

@@ -226,6 +226,27 @@ async def test_fake_refuses_a_second_use_of_a_code_and_a_wrong_verifier(mal: Mal
         assert (status, body["hint"]) == (400, "Authorization code has been revoked")
 
 
+async def test_fake_takes_client_credentials_by_http_basic_too(mal: Mal) -> None:
+    async with aiohttp.ClientSession() as session:
+        form = {"grant_type": "authorization_code", "code_verifier": "v" * 64}
+        for secret, status in ((f"{mal.app.secret}x", 401), (str(mal.app.secret), 200)):
+            basic = base64.b64encode(f"{mal.app.client_id}:{secret}".encode()).decode()
+            data = {**form, "code": await a_code(session, mal)}
+            headers = {"Authorization": f"Basic {basic}"}
+            async with session.post(f"{mal.base}/v1/oauth2/token", data=data, headers=headers) as response:
+                assert response.status == status
+
+
+async def test_fake_refuses_a_code_issued_to_another_client(mal: Mal) -> None:
+    other = mal.fake.register(mal.redirect)
+    async with aiohttp.ClientSession() as session:
+        code = await a_code(session, mal)
+        status, body = await exchange(
+            session, mal, code=code, code_verifier="v" * 64, client_id=other.client_id, client_secret=str(other.secret)
+        )
+        assert (status, body["hint"]) == (400, "Authorization code was not issued to this client")
+
+
 async def test_fake_refuses_a_missing_client_secret(mal: Mal) -> None:
     async with aiohttp.ClientSession() as session:
         code = await a_code(session, mal)
