@@ -84,7 +84,8 @@ async def test_refresh_rotates_saves_and_the_old_token_is_refused(mal: Mal, conf
 async def test_refresh_with_another_apps_token_says_so_and_changes_nothing(mal: Mal, config: Path) -> None:
     stored(mal, config)
     other = mal.fake.register(mal.redirect)
-    text = config.read_text().replace(mal.app.client_id, other.client_id).replace(str(mal.app.secret), str(other.secret))
+    text = config.read_text().replace(mal.app.client_id, other.client_id)
+    text = text.replace(str(mal.app.secret), str(other.secret))
     config.write_text(text)
     result = await run_cli("refresh", "-c", str(config), env=mal.env())
     assert result.code == 1
