@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import shlex
 import shutil
 import sys
+import threading
 import webbrowser
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 UNIX_DESKTOPS = ("linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos")
+NO_BROWSER_ARGS = frozenset({"-h", "--help", "--version", "--no-browser", "--manual", "refresh", "check"})
 
 
 def is_wsl(env: Mapping[str, str], release: str | None = None) -> bool:
@@ -35,9 +39,39 @@ def ssh_forward_hint(port: int, env: Mapping[str, str]) -> str:
     return f"ssh -L {port}:localhost:{port} {user}@{host}"
 
 
+def likely_to_open(argv: Sequence[str], env: Mapping[str, str]) -> bool:
+    """A guess, made before the options are parsed, that this run opens a browser; a wrong one costs a lookup."""
+    return headless_reason(env) is None and NO_BROWSER_ARGS.isdisjoint(argv)
+
+
+_finder: threading.Thread | None = None  # webbrowser's list of browsers is process-wide, and so is its lookup
+
+
+def find_browsers() -> None:
+    """Start webbrowser's lookup of the browsers on a thread, so that open_url is quick later.
+
+    On a Linux desktop the first use of webbrowser runs `xdg-settings` (about 50 ms); this way it
+    runs while Typer loads and the config is read. open_url waits for it: webbrowser's list is not
+    safe to read while it is being built. With $BROWSER set there is nothing to look up.
+    """
+    global _finder
+    if _finder is None and not os.environ.get("BROWSER"):
+        _finder = threading.Thread(target=_look_up, daemon=True)
+        _finder.start()
+
+
+def _look_up() -> None:
+    with contextlib.suppress(webbrowser.Error):  # none found: open_url says so
+        webbrowser.get()
+
+
 def open_url(url: str) -> bool:
     """Open the URL in the user's browser; False when no browser could be started."""
     env = os.environ
+    if any(_open_with(choice, url) for choice in env.get("BROWSER", "").split(os.pathsep) if choice):
+        return True
+    if _finder is not None:
+        _finder.join()
     if not env.get("BROWSER") and is_wsl(env) and not env.get("DISPLAY"):
         # WSL without WSLg: the user's browser is Windows'. PowerShell quotes the URL for us.
         wslview = shutil.which("wslview")
@@ -47,3 +81,13 @@ def open_url(url: str) -> bool:
         return webbrowser.open(url, new=2)
     except webbrowser.Error:
         return False
+
+
+def _open_with(choice: str, url: str) -> bool:
+    """One command of $BROWSER, read as webbrowser reads it, but without first looking up every other browser."""
+    if "%s" not in choice:
+        return webbrowser.GenericBrowser(choice).open(url)
+    command = shlex.split(choice)
+    if command[-1] == "&":
+        return webbrowser.BackgroundBrowser(command[:-1]).open(url)
+    return webbrowser.GenericBrowser(command).open(url)

@@ -1,15 +1,14 @@
 """The command line: parse options, call one function of the library, print, map errors to exit codes.
 
-Heavy modules (aiohttp, ruamel.yaml) are imported inside the commands, so `--help` and
-`--version` stay fast.
+Heavy modules (asyncio, aiohttp, ruamel.yaml) are imported inside the commands, so `--help` and
+`--version` stay fast, and the login opens the browser before asyncio and aiohttp load.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
@@ -149,7 +148,7 @@ def login(
         bind=bind,
     )
     ask = _ask if sys.stdin.isatty() else None
-    result = _run(flow.login(opts, flow.Io(reporter, ask=ask)))
+    result = _run(lambda: flow.run(opts, flow.Io(reporter, ask=ask)))
     who = f"Authorized as {result.account}" if result.account else "Authorized"
     if result.block is not None:
         typer.echo(result.block, nl=False)
@@ -179,7 +178,7 @@ def refresh(
     within = parse_duration(if_expiring_within) if if_expiring_within else None
     reporter = StderrReporter(verbose)
     path = config or kometa_config.default_path()
-    result = _run(lifecycle.refresh(path, client_id, client_secret, _environ(), reporter, within))
+    result = _run(lambda: _until_done(lifecycle.refresh(path, client_id, client_secret, _environ(), reporter, within)))
     if result.refreshed:
         expiry = lifecycle.describe_expiry(result.expires, lifecycle.utc_now())
         reporter.info(f"Refreshed — saved to {result.saved_to}; the new access token: {expiry}.")
@@ -196,7 +195,7 @@ def check(
     from malcapture import kometa_config, lifecycle
 
     reporter = StderrReporter(verbose)
-    result = _run(lifecycle.check(config or kometa_config.default_path(), _environ(), reporter))
+    result = _run(lambda: _until_done(lifecycle.check(config or kometa_config.default_path(), _environ(), reporter)))
     reporter.info(f"MyAnimeList accepts the stored token: it belongs to {result.account}.")
 
 
@@ -206,7 +205,7 @@ def demo() -> None:
     from malcapture import demo as demo_module
 
     reporter = StderrReporter()
-    _run(demo_module.run(reporter))
+    _run(lambda: _until_done(demo_module.run(reporter)))
 
 
 def parse_duration(text: str) -> timedelta:
@@ -228,10 +227,16 @@ def _environ() -> dict[str, str]:
     return dict(os.environ)
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+def _until_done(coroutine: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
+    return asyncio.run(coroutine)
+
+
+def _run(work: Callable[[], T]) -> T:
     """The one place where the library's errors become messages and exit codes."""
     try:
-        return asyncio.run(coroutine)
+        return work()
     except TokensNotSaved as exc:
         typer.echo(exc.block, nl=False)
         _fail(str(exc), exc.exit_code)

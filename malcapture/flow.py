@@ -1,44 +1,31 @@
-"""The login, step by step: check the config, bind, announce, wait, exchange, verify, save.
+"""The login, step by step: check the config, bind, announce and open the browser, then wait and finish.
 
-aiohttp is imported only after the browser has been asked to open: binding uses the standard
-library, and the kernel queues the browser's connection until the server accepts it.
+Everything up to the browser runs before asyncio and aiohttp are loaded (about a quarter of a
+second together): binding uses the standard library, and the kernel queues the browser's
+connection until capture.py's server accepts it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
-from malcapture import browser, kometa_config, pages, pkce, ports
+from malcapture import browser, kometa_config, pkce, ports
 from malcapture.credentials import Ask, resolve_credentials
 from malcapture.endpoints import Endpoints
-from malcapture.errors import (
-    AccessDenied,
-    ConfigError,
-    InputRejected,
-    MalcaptureError,
-    MalError,
-    PortConflict,
-    TimedOut,
-    UsageError,
-)
+from malcapture.errors import ConfigError, PortConflict
 from malcapture.kometa_config import Credentials, KometaConfig
 from malcapture.paste import PasteReader
-from malcapture.redirect import Authorized, Callback, RedirectTarget, Refused, parse_paste, parse_redirect_uri
+from malcapture.redirect import RedirectTarget, parse_redirect_uri
 from malcapture.ui import Reporter
 
-if TYPE_CHECKING:
-    from malcapture.loopback import CallbackServer
-
-T = TypeVar("T")
+BROWSER_HEAD_START = 0.5  # seconds
 
 
 @dataclass(frozen=True)
@@ -61,6 +48,7 @@ class Io:
 
     reporter: Reporter
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    find_browser: Callable[[], None] = browser.find_browsers
     open_browser: Callable[[str], bool] = browser.open_url
     headless: Callable[[Mapping[str, str]], str | None] = browser.headless_reason
     paste: PasteReader = field(default_factory=PasteReader)
@@ -75,31 +63,53 @@ class LoginResult:
     block: str | None = field(default=None, repr=False)  # --print's output
 
 
+@dataclass(frozen=True)
+class Started:
+    """The login up to the wait: config checked, port bound (or not), URL announced, browser asked to open."""
+
+    target: RedirectTarget
+    config: KometaConfig | None
+    creds: Credentials
+    verifier: str = field(repr=False)
+    state: str = field(repr=False)
+    sockets: tuple[socket.socket, ...]
+    browser: Future[bool]  # settles when the browser command returns: False or an error if none opened
+
+
+def run(opts: LoginOptions, io: Io) -> LoginResult:
+    """The whole login for a caller without an event loop (the CLI): asyncio loads after the browser opens."""
+    started = start(opts, io)
+    # Let the browser command start before loading asyncio and aiohttp takes the CPU. Some commands
+    # return only when the browser exits: no one clicks Allow that fast, and the kernel queues the redirect.
+    wait([started.browser], timeout=BROWSER_HEAD_START)
+    import asyncio
+
+    from malcapture.capture import complete
+
+    return asyncio.run(complete(started, opts, io))
+
+
 async def login(opts: LoginOptions, io: Io) -> LoginResult:
+    """The whole login inside a running event loop (the demo, the tests)."""
+    from malcapture.capture import complete
+
+    return await complete(start(opts, io), opts, io)
+
+
+def start(opts: LoginOptions, io: Io) -> Started:
     target = parse_redirect_uri(opts.redirect_uri)
+    headless = None if opts.no_browser or opts.manual else io.headless(io.env)
+    if not (opts.no_browser or opts.manual or headless):
+        io.find_browser()  # runs while the config is read
     config = _preflight(opts, io.reporter)
     creds = resolve_credentials(
         opts.client_id, opts.client_secret, config, dict(io.env), io.reporter, io.ask, opts.config_path
     )
     verifier, state = pkce.make_verifier(), pkce.make_state()
-    sockets = [] if opts.manual else _claim(target, opts.bind, io.reporter)
+    sockets = () if opts.manual else tuple(_claim(target, opts.bind, io.reporter))
     url = pkce.authorize_url(Endpoints.from_env(io.env).oauth, creds.client_id, verifier, state, target.sent_uri)
-    opened = _announce(url, target, listening=bool(sockets), opts=opts, io=io)
-    server = await _serve(sockets, target, state, io.reporter) if sockets else None
-    try:
-        callback = await _wait(server, state, opts, io, opened)
-        result = await _finish(callback, opts, io, config, creds, verifier, target)
-    except MalcaptureError as exc:
-        if server:
-            server.finish(pages.failure(exc.what, exc.advice))
-        raise
-    else:
-        if server:
-            server.finish(pages.success(result.account, str(result.saved_to) if result.saved_to else None))
-        return result
-    finally:
-        if server:
-            await server.close()
+    opened = _announce(url, target, headless, listening=bool(sockets), opts=opts, io=io)
+    return Started(target, config, creds, verifier, state, sockets, opened)
 
 
 def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
@@ -141,149 +151,34 @@ def _claim(target: RedirectTarget, bind: str | None, reporter: Reporter) -> list
         return []
 
 
-def _announce(url: str, target: RedirectTarget, listening: bool, opts: LoginOptions, io: Io) -> asyncio.Future[bool]:
+def _announce(
+    url: str, target: RedirectTarget, headless: str | None, listening: bool, opts: LoginOptions, io: Io
+) -> Future[bool]:
     io.reporter.info("Open this URL to authorize Kometa on MyAnimeList:")
     io.reporter.url(url)
-    headless = io.headless(io.env)
-    if opts.no_browser or opts.manual or headless:
-        if headless and not (opts.no_browser or opts.manual):
+    if headless:
+        io.reporter.info(
+            f"Not opening a browser: {headless}. MyAnimeList redirects the browser that you open the URL in "
+            f"to {target.uri} — that is, to the computer the browser runs on, not to this one."
+        )
+        if listening:
             io.reporter.info(
-                f"Not opening a browser: {headless}. MyAnimeList redirects the browser that you open the URL in "
-                f"to {target.uri} — that is, to the computer the browser runs on, not to this one."
+                "Either forward the port, so that the redirect reaches malcapture here — run this on "
+                f"the computer with the browser, then open the URL:\n"
+                f"  {browser.ssh_forward_hint(target.port, io.env)}\n"
+                "or paste the address the browser shows after you click Allow."
             )
-            if listening:
-                io.reporter.info(
-                    "Either forward the port, so that the redirect reaches malcapture here — run this on "
-                    f"the computer with the browser, then open the URL:\n"
-                    f"  {browser.ssh_forward_hint(target.port, io.env)}\n"
-                    "or paste the address the browser shows after you click Allow."
-                )
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        done.set_result(True)
-        return done
-    return _in_daemon_thread(io.open_browser, url)
-
-
-def _in_daemon_thread(function: Callable[[str], T], argument: str) -> asyncio.Future[T]:
-    """Run a blocking call (webbrowser can wait for the browser to exit) without holding up exit."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def run() -> None:
-        try:
-            outcome: tuple[T | None, BaseException | None] = (function(argument), None)
-        except Exception as exc:  # reported, not raised: the flow goes on with the paste prompt
-            outcome = (None, exc)
-        # A closed loop (RuntimeError) means the flow ended before the browser command did.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_settle, future, *outcome)
-
-    threading.Thread(target=run, daemon=True).start()
-    return future
-
-
-def _settle(future: asyncio.Future[T], value: T | None, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
+    opened: Future[bool] = Future()
+    if opts.no_browser or opts.manual or headless:
+        opened.set_result(True)
     else:
-        future.set_result(value)  # type: ignore[arg-type]
+        threading.Thread(target=_open, args=(io.open_browser, url, opened), daemon=True).start()
+    return opened
 
 
-async def _serve(
-    sockets: list[socket.socket], target: RedirectTarget, state: str, reporter: Reporter
-) -> CallbackServer:
-    from malcapture.loopback import CallbackServer
-
-    server = CallbackServer(sockets, target, state, reporter.warn)
-    await server.start()
-    return server
-
-
-async def _wait(
-    server: CallbackServer | None, state: str, opts: LoginOptions, io: Io, opened: asyncio.Future[bool]
-) -> Callback:
-    deadline = time.strftime("%H:%M:%S", time.localtime(time.time() + opts.timeout))
-    how = "for MyAnimeList's redirect, or for" if server else "for"
-    io.reporter.info(
-        f"Waiting until {deadline} {how} the address the browser shows after you click Allow "
-        "— paste it here and press Enter."
-    )
-    opened.add_done_callback(lambda f: _report_browser(f, io.reporter))
-    paste = asyncio.ensure_future(_read_pastes(io, state, ends_wait=server is None))
-    waiting: set[asyncio.Future[Callback]] = {paste} | ({server.result} if server else set())
+def _open(open_browser: Callable[[str], bool], url: str, opened: Future[bool]) -> None:
+    """On a daemon thread: webbrowser can wait for the browser to exit, and must not hold up ours."""
     try:
-        done, _ = await asyncio.wait(waiting, timeout=opts.timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        paste.cancel()
-    if not done:
-        raise TimedOut(
-            f"No redirect arrived and nothing was pasted within {opts.timeout:g} seconds.",
-            "Run malcapture again (with a longer --timeout if you need more time).",
-        )
-    return done.pop().result()
-
-
-def _report_browser(opened: asyncio.Future[bool], reporter: Reporter) -> None:
-    if opened.cancelled() or (opened.exception() is None and opened.result()):
-        return
-    reporter.warn("no browser could be opened here: open the URL above yourself.")
-
-
-async def _read_pastes(io: Io, state: str, ends_wait: bool) -> Callback:
-    while True:
-        line = await io.paste.next_line()
-        if line is None:
-            if ends_wait:
-                raise UsageError(
-                    "Standard input ended before a redirect URL was pasted.",
-                    "Run malcapture in a terminal; in Docker, start the container with `docker run -it` "
-                    "(or `docker compose run`), so that you can paste.",
-                )
-            await asyncio.Event().wait()  # the server may still deliver: wait with it
-        try:
-            return parse_paste(line or "", state)
-        except InputRejected as exc:
-            if line and line.strip():
-                io.reporter.warn(f"{exc.what} Paste again:")
-
-
-async def _finish(
-    callback: Callback,
-    opts: LoginOptions,
-    io: Io,
-    config: KometaConfig | None,
-    creds: Credentials,
-    verifier: str,
-    target: RedirectTarget,
-) -> LoginResult:
-    if isinstance(callback, Refused):
-        raise _refusal(callback)
-    assert isinstance(callback, Authorized)
-    io.reporter.info("Got the code; exchanging it for tokens…")
-    from malcapture.mal import MalClient
-
-    async with MalClient(Endpoints.from_env(io.env), io.reporter.debug) as mal:
-        tokens = await mal.exchange_code(creds.client_id, creds.client_secret, callback.code, verifier, target.sent_uri)
-        account = await mal.whoami(tokens.access_token) if opts.verify else None
-    block = kometa_config.mal_block(creds, tokens)
-    if opts.print_block or config is None:
-        return LoginResult(account, None, block)
-    saved = kometa_config.save_issued(config, tokens, creds)
-    for key in saved.placeholders:
-        io.reporter.warn(f"mal.authorization.{key} is a <<placeholder>>, so it was left as it is: update it yourself.")
-    return LoginResult(account, saved.path)
-
-
-def _refusal(callback: Refused) -> MalcaptureError:
-    said = " — ".join(part for part in (callback.message, callback.hint) if part)
-    if callback.denied:
-        return AccessDenied(
-            "Access was denied on MyAnimeList" + (f" ({said})." if said else "."),
-            "Run malcapture again and click Allow to let Kometa read your MyAnimeList lists.",
-        )
-    return MalError(
-        f"MyAnimeList refused the authorization: {callback.error}" + (f" — {said}" if said else ""),
-        "Check the client ID and the redirect URL registered in your MAL app, then run malcapture again.",
-    )
+        opened.set_result(open_browser(url))
+    except Exception as exc:  # reported, not raised: the flow goes on with the paste prompt
+        opened.set_exception(exc)

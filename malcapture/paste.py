@@ -7,11 +7,13 @@ is cut at 1,024 bytes on macOS, and MyAnimeList's redirect URLs are longer than 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 import threading
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    import asyncio
 
 
 class PasteReader:
@@ -28,6 +30,8 @@ class PasteReader:
 
     async def next_line(self) -> str | None:
         """The next pasted line, or None at end of input."""
+        import asyncio  # not at the top: the login opens the browser before asyncio loads
+
         if self._queue is None:
             self._queue = asyncio.Queue()
             loop = asyncio.get_running_loop()

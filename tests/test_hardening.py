@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -83,7 +82,7 @@ async def test_echoed_values_are_escaped(server: tuple[CallbackServer, str]) -> 
             )
         )
         result = await asyncio.wait_for(asyncio.shield(callback.result), 5)
-        from malcapture.flow import _refusal
+        from malcapture.capture import _refusal
         from malcapture.pages import failure
 
         refusal = _refusal(result)  # type: ignore[arg-type]
@@ -125,32 +124,6 @@ async def test_no_token_or_secret_appears_in_any_output(
     for secret in secrets:
         for start in range(6, len(secret) - 20, 37):
             assert secret[start : start + 20] not in text
-
-
-async def test_aiohttp_is_not_loaded_when_the_browser_opens(mal: Mal, config: Path, tmp_path: Path) -> None:
-    record = tmp_path / "modules.txt"
-    script = f"""
-import asyncio, sys
-from pathlib import Path
-from malcapture import flow
-from malcapture.ui import StderrReporter
-
-def browser(url):
-    Path({str(record)!r}).write_text(" ".join(sorted(m for m in sys.modules if m.startswith(("aiohttp", "ruamel")))))
-    from malcapture.fakemal import play_browser  # the browser's own HTTP client, loaded after the record
-    return asyncio.run(play_browser(url))[0] == 200
-
-opts = flow.LoginOptions(Path({str(config)!r}), {mal.app.client_id!r}, {mal.app.secret!r}, {mal.redirect!r})
-asyncio.run(flow.login(opts, flow.Io(StderrReporter(), open_browser=browser, headless=lambda env: None)))
-"""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, env=mal.env(), stderr=asyncio.subprocess.PIPE
-    )
-    _, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
-    loaded = record.read_text().split()
-    assert not [m for m in loaded if m.startswith("aiohttp")]
-    assert "ruamel.yaml" in loaded  # the config was checked before the browser opened
 
 
 @settings(max_examples=300, deadline=None)

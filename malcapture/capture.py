@@ -1,0 +1,132 @@
+"""The login after the browser opens: serve on the bound sockets, wait for the redirect or a paste,
+exchange the code, check the tokens, save them.
+
+Loaded only once the browser has been asked to open (see flow.py): it brings asyncio and aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from concurrent.futures import Future
+
+from malcapture import kometa_config, pages
+from malcapture.endpoints import Endpoints
+from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, MalError, TimedOut, UsageError
+from malcapture.flow import Io, LoginOptions, LoginResult, Started
+from malcapture.loopback import CallbackServer
+from malcapture.mal import MalClient
+from malcapture.redirect import Authorized, Callback, Refused, parse_paste
+from malcapture.ui import Reporter
+
+
+async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
+    server = await _serve(started, io.reporter) if started.sockets else None
+    try:
+        callback = await _wait(server, started.state, opts, io, started.browser)
+        result = await _finish(callback, started, opts, io)
+    except MalcaptureError as exc:
+        if server:
+            server.finish(pages.failure(exc.what, exc.advice))
+        raise
+    else:
+        if server:
+            server.finish(pages.success(result.account, str(result.saved_to) if result.saved_to else None))
+        return result
+    finally:
+        if server:
+            await server.close()
+
+
+async def _serve(started: Started, reporter: Reporter) -> CallbackServer:
+    server = CallbackServer(list(started.sockets), started.target, started.state, reporter.warn)
+    await server.start()
+    return server
+
+
+async def _wait(
+    server: CallbackServer | None, state: str, opts: LoginOptions, io: Io, opened: Future[bool]
+) -> Callback:
+    deadline = time.strftime("%H:%M:%S", time.localtime(time.time() + opts.timeout))
+    how = "for MyAnimeList's redirect, or for" if server else "for"
+    io.reporter.info(
+        f"Waiting until {deadline} {how} the address the browser shows after you click Allow "
+        "— paste it here and press Enter."
+    )
+    loop = asyncio.get_running_loop()
+
+    def report(future: Future[bool]) -> None:  # on the browser's thread, or at once
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the flow is over
+            loop.call_soon_threadsafe(_report_browser, future, io.reporter)
+
+    opened.add_done_callback(report)
+    paste = asyncio.ensure_future(_read_pastes(io, state, ends_wait=server is None))
+    waiting: set[asyncio.Future[Callback]] = {paste} | ({server.result} if server else set())
+    try:
+        done, _ = await asyncio.wait(waiting, timeout=opts.timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        paste.cancel()
+    if not done:
+        raise TimedOut(
+            f"No redirect arrived and nothing was pasted within {opts.timeout:g} seconds.",
+            "Run malcapture again (with a longer --timeout if you need more time).",
+        )
+    return done.pop().result()
+
+
+def _report_browser(opened: Future[bool], reporter: Reporter) -> None:
+    if opened.cancelled() or (opened.exception() is None and opened.result()):
+        return
+    reporter.warn("no browser could be opened here: open the URL above yourself.")
+
+
+async def _read_pastes(io: Io, state: str, ends_wait: bool) -> Callback:
+    while True:
+        line = await io.paste.next_line()
+        if line is None:
+            if ends_wait:
+                raise UsageError(
+                    "Standard input ended before a redirect URL was pasted.",
+                    "Run malcapture in a terminal; in Docker, start the container with `docker run -it` "
+                    "(or `docker compose run`), so that you can paste.",
+                )
+            await asyncio.Event().wait()  # the server may still deliver: wait with it
+        try:
+            return parse_paste(line or "", state)
+        except InputRejected as exc:
+            if line and line.strip():
+                io.reporter.warn(f"{exc.what} Paste again:")
+
+
+async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io) -> LoginResult:
+    if isinstance(callback, Refused):
+        raise _refusal(callback)
+    assert isinstance(callback, Authorized)
+    io.reporter.info("Got the code; exchanging it for tokens…")
+    creds, config = started.creds, started.config
+    async with MalClient(Endpoints.from_env(io.env), io.reporter.debug) as mal:
+        tokens = await mal.exchange_code(
+            creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
+        )
+        account = await mal.whoami(tokens.access_token) if opts.verify else None
+    block = kometa_config.mal_block(creds, tokens)
+    if opts.print_block or config is None:
+        return LoginResult(account, None, block)
+    saved = kometa_config.save_issued(config, tokens, creds)
+    for key in saved.placeholders:
+        io.reporter.warn(f"mal.authorization.{key} is a <<placeholder>>, so it was left as it is: update it yourself.")
+    return LoginResult(account, saved.path)
+
+
+def _refusal(callback: Refused) -> MalcaptureError:
+    said = " — ".join(part for part in (callback.message, callback.hint) if part)
+    if callback.denied:
+        return AccessDenied(
+            "Access was denied on MyAnimeList" + (f" ({said})." if said else "."),
+            "Run malcapture again and click Allow to let Kometa read your MyAnimeList lists.",
+        )
+    return MalError(
+        f"MyAnimeList refused the authorization: {callback.error}" + (f" — {said}" if said else ""),
+        "Check the client ID and the redirect URL registered in your MAL app, then run malcapture again.",
+    )
