@@ -17,7 +17,8 @@ from ruamel.yaml.nodes import MappingNode
 from malcapture.atomic import Rename, replace_file
 from malcapture.errors import ConfigError, TokensNotSaved, UsageError
 from malcapture.placeholders import env_name, is_placeholder, kometa_secrets, resolve
-from malcapture.splice import Splicer, Updates, apply, block_lines
+from malcapture.readback import has_anchors, mal_window
+from malcapture.splice import Edit, Splicer, Updates, apply, block_lines
 from malcapture.tokens import TokenSet
 
 BOM = b"\xef\xbb\xbf"
@@ -165,9 +166,10 @@ def save_tokens(config: KometaConfig, tokens: TokenSet, creds: Credentials, rena
     check_writable(config)
     updates = plan_updates(config, tokens, creds)
     splicer = Splicer(config.text, config.newline, config.documents == 1)
-    text = apply(config.text, splicer.mal(config.root, updates))
+    edits = splicer.mal(config.root, updates)
+    text = apply(config.text, edits)
     raw = (BOM if config.raw.startswith(BOM) else b"") + text.encode("utf-8")
-    _verify(config, raw, updates)
+    _verify(config, text, edits, updates)
     try:
         backup = replace_file(config.target, raw, old=current, rename=rename)
     except OSError as exc:
@@ -214,7 +216,8 @@ def plan_updates(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> 
     return updates
 
 
-def _verify(config: KometaConfig, raw: bytes, updates: Updates) -> None:
+def _verify(config: KometaConfig, text: str, edits: list[Edit], updates: Updates) -> None:
+    """Refuse to write a text that does not read back as the old data with `updates` applied."""
     expected = copy.deepcopy(config.data)
     found = expected.get("mal")
     mal: dict[str, Any] = found if isinstance(found, dict) else {}
@@ -224,8 +227,10 @@ def _verify(config: KometaConfig, raw: bytes, updates: Updates) -> None:
             mal[key] = {**(mal[key] if isinstance(mal.get(key), dict) else {}), **value}
         else:
             mal[key] = None if value == "" else value
+    if config.documents == 1 and _mal_reads_back(config, text, edits, mal):
+        return
     try:
-        reread = parse(config.path, raw).data
+        reread = parse(config.path, text.encode("utf-8")).data
     except ConfigError:
         reread = None
     if reread != expected:
@@ -233,6 +238,19 @@ def _verify(config: KometaConfig, raw: bytes, updates: Updates) -> None:
             f"malcapture could not change {config.path} safely: the result did not read back as intended "
             "(please report this with the file's mal: section). Nothing was written."
         )
+
+
+def _mal_reads_back(config: KometaConfig, text: str, edits: list[Edit], mal: dict[str, Any]) -> bool:
+    """Re-read just the new `mal:` entry, where that is enough (see readback.py)."""
+    window = mal_window(config.text, config.root, edits)
+    if window is None:
+        return False
+    start, end = window
+    try:
+        part = parse(config.path, text[start : end + len(text) - len(config.text)].encode("utf-8"))
+    except ConfigError:
+        return False
+    return part.data == {"mal": mal} and not has_anchors(part.root)
 
 
 def mal_block(creds: Credentials, tokens: TokenSet) -> str:
