@@ -5,7 +5,9 @@ Not timed (that is `make bench`): these check the order, which a slow machine do
 
 from __future__ import annotations
 
+import asyncio
 import os
+import runpy
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -93,3 +95,12 @@ def test_likely_to_open_guesses_from_the_arguments_and_the_display() -> None:
     assert not browser.likely_to_open(["--no-browser"], desktop)
     assert not browser.likely_to_open(["check"], desktop)
     assert not browser.likely_to_open([], {"DISPLAY": ":0", "SSH_CONNECTION": "a b c d"})
+
+
+async def test_the_benchmark_times_a_real_login(mal: Mal, tmp_path: Path) -> None:
+    """`make bench`'s own parts (browser.sh, click_allow.py, the timing) on one malcapture login."""
+    bench = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "bench.py"), run_name="bench")
+    run = await asyncio.to_thread(bench["Bench"](mal.fake, mal.base, tmp_path).malcapture)
+    assert 0 < run.browser_ms < run.done_ms
+    assert run.rss_kib > 1024
+    assert "Authorized as kometa_fan" in (tmp_path / "output.log").read_text()
