@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
@@ -53,7 +52,6 @@ class Io:
     headless: Callable[[Mapping[str, str]], str | None] = browser.headless_reason
     paste: PasteReader = field(default_factory=PasteReader)
     ask: Ask | None = None
-    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)

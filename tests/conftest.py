@@ -139,23 +139,28 @@ async def run_cli(*args: str, env: dict[str, str], stdin: bytes | None = None, t
     return Result(process.returncode, out.decode(), err.decode())
 
 
+def executable(path: Path, text: str) -> Path:
+    """A script file the user may run."""
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
 @pytest.fixture
 def scripted_browser(tmp_path: Path) -> Callable[..., Path]:
     """A BROWSER that does what a person does (open, click, follow) and records what it saw."""
 
     def make(choice: str = "allow", record: str = "browser.json") -> Path:
-        script = tmp_path / f"browser-{choice}"
-        script.write_text(
+        return executable(
+            tmp_path / f"browser-{choice}",
             f"#!{sys.executable}\n"
             "import asyncio, json, sys, time\n"
             "from malcapture.fakemal import play_browser\n"
             "started = time.time()\n"
             f"status, page = asyncio.run(play_browser(sys.argv[1], {choice!r}))\n"
             f"open({str(tmp_path / record)!r}, 'w').write(json.dumps("
-            "{'url': sys.argv[1], 'status': status, 'page': page, 'started': started}))\n"
+            "{'url': sys.argv[1], 'status': status, 'page': page, 'started': started}))\n",
         )
-        script.chmod(script.stat().st_mode | stat.S_IXUSR)
-        return script
 
     return make
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import Mal, login_args, port_is_free, run_cli
+from tests.conftest import Mal, executable, login_args, port_is_free, run_cli
 
 CHROMIUM_FLAGS = (
     "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
@@ -31,13 +30,12 @@ def chromium() -> str:
 def chromium_launcher(tmp_path: Path, chromium: str) -> tuple[Path, Path]:
     """A BROWSER command, as a user might set one, that records the final page's DOM."""
     dom = tmp_path / "dom.html"
-    script = tmp_path / "chromium-headless"
-    script.write_text(
+    script = executable(
+        tmp_path / "chromium-headless",
         "#!/bin/sh\n"
         f'exec {chromium} {CHROMIUM_FLAGS} --user-data-dir="{tmp_path}/profile" --dump-dom "$1" '
-        f'>"{dom}" 2>"{tmp_path}/chromium.log"\n'
+        f'>"{dom}" 2>"{tmp_path}/chromium.log"\n',
     )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
     return script, dom
 
 

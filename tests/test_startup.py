@@ -8,14 +8,13 @@ from __future__ import annotations
 import asyncio
 import os
 import runpy
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from malcapture import browser
-from tests.conftest import Mal, login_args, run_cli
+from tests.conftest import Mal, executable, login_args, run_cli
 
 HEAVY = ("asyncio", "aiohttp")
 
@@ -29,12 +28,6 @@ def imported(importtime_output: str) -> set[str]:
 
 def heavy(modules: set[str]) -> set[str]:
     return {m for m in modules if m.split(".")[0] in HEAVY}
-
-
-def executable(path: Path, text: str) -> Path:
-    path.write_text(text)
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return path
 
 
 async def test_the_browser_opens_before_asyncio_and_aiohttp_load(
