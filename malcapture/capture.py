@@ -11,20 +11,19 @@ import contextlib
 import time
 from concurrent.futures import Future
 
-from malcapture import kometa_config, pages
-from malcapture.endpoints import Endpoints
+from malcapture import interrupts, kometa_config, pages
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, MalError, TimedOut, UsageError
-from malcapture.flow import Io, LoginOptions, LoginResult, Started
 from malcapture.loopback import CallbackServer
 from malcapture.mal import MalClient
 from malcapture.redirect import Authorized, Callback, Refused, parse_paste
+from malcapture.session import Io, LoginOptions, LoginResult, Started
 from malcapture.ui import Reporter
 
 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io.reporter) if started.sockets else None
     try:
-        callback = await _wait(server, started.state, opts, io, started.browser)
+        callback = await _wait(server, started, opts, io)
         result = await _finish(callback, started, opts, io)
     except MalcaptureError as exc:
         if server:
@@ -32,7 +31,8 @@ async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
         raise
     else:
         if server:
-            server.finish(pages.success(result.account, str(result.saved_to) if result.saved_to else None))
+            saved = str(result.saved_to.absolute()) if result.saved_to else None
+            server.finish(pages.success(result.account, saved))
         return result
     finally:
         if server:
@@ -45,33 +45,38 @@ async def _serve(started: Started, reporter: Reporter) -> CallbackServer:
     return server
 
 
-async def _wait(
-    server: CallbackServer | None, state: str, opts: LoginOptions, io: Io, opened: Future[bool]
-) -> Callback:
+async def _wait(server: CallbackServer | None, started: Started, opts: LoginOptions, io: Io) -> Callback:
     deadline = time.strftime("%H:%M:%S", time.localtime(time.time() + opts.timeout))
-    how = "for MyAnimeList's redirect, or for" if server else "for"
-    io.reporter.info(
-        f"Waiting until {deadline} {how} the address the browser shows after you click Allow "
-        "— paste it here and press Enter."
-    )
+    can_paste = io.paste.can_deliver()
+    if server and not can_paste:
+        io.reporter.info(
+            f"Waiting until {deadline} for MyAnimeList's redirect only: standard input is not a terminal, "
+            "so nothing can be pasted here."
+        )
+    else:
+        how = "for MyAnimeList's redirect, or for" if server else "for"
+        io.reporter.info(
+            f"Waiting until {deadline} {how} the address the browser shows after you click Allow "
+            "— paste it here and press Enter."
+        )
     loop = asyncio.get_running_loop()
 
     def report(future: Future[bool]) -> None:  # on the browser's thread, or at once
         with contextlib.suppress(RuntimeError):  # the loop has closed: the flow is over
             loop.call_soon_threadsafe(_report_browser, future, io.reporter)
 
-    opened.add_done_callback(report)
-    paste = asyncio.ensure_future(_read_pastes(io, state, ends_wait=server is None))
+    started.browser.add_done_callback(report)
+    paste = asyncio.ensure_future(_read_pastes(io, started, paste_only=server is None))
     waiting: set[asyncio.Future[Callback]] = {paste} | ({server.result} if server else set())
     try:
         done, _ = await asyncio.wait(waiting, timeout=opts.timeout, return_when=asyncio.FIRST_COMPLETED)
     finally:
         paste.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await paste  # the terminal's modes come back before anything else is printed
     if not done:
-        raise TimedOut(
-            f"No redirect arrived and nothing was pasted within {opts.timeout:g} seconds.",
-            "Run malcapture again (with a longer --timeout if you need more time).",
-        )
+        what = "No redirect arrived" if can_paste is False else "No redirect arrived and nothing was pasted"
+        raise TimedOut(f"{what} within {opts.timeout:g} seconds; the config was not changed.", started.advice)
     return done.pop().result()
 
 
@@ -81,19 +86,20 @@ def _report_browser(opened: Future[bool], reporter: Reporter) -> None:
     reporter.warn("no browser could be opened here: open the URL above yourself.")
 
 
-async def _read_pastes(io: Io, state: str, ends_wait: bool) -> Callback:
+async def _read_pastes(io: Io, started: Started, paste_only: bool) -> Callback:
     while True:
         line = await io.paste.next_line()
         if line is None:
-            if ends_wait:
+            if io.paste.interactive:
+                raise UsageError("Input ended (Ctrl-D), so the login was stopped; the config was not changed.")
+            if paste_only:
                 raise UsageError(
-                    "Standard input ended before a redirect URL was pasted.",
-                    "Run malcapture in a terminal; in Docker, start the container with `docker run -it` "
-                    "(or `docker compose run`), so that you can paste.",
+                    "Standard input ended before a redirect URL was pasted; the config was not changed.",
+                    started.advice,
                 )
             await asyncio.Event().wait()  # the server may still deliver: wait with it
         try:
-            return parse_paste(line or "", state)
+            return parse_paste(line or "", started.state)
         except InputRejected as exc:
             if line and line.strip():
                 io.reporter.warn(f"{exc.what} Paste again:")
@@ -105,18 +111,21 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
     creds, config = started.creds, started.config
-    async with MalClient(Endpoints.from_env(io.env), io.reporter.debug) as mal:
-        tokens = await mal.exchange_code(
-            creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
-        )
-        account = await mal.whoami(tokens.access_token) if opts.verify else None
-    block = kometa_config.mal_block(creds, tokens)
+    with interrupts.held() as hold:  # from the code's exchange to the save: a signal waits until the tokens are safe
+        async with MalClient(started.endpoints, io.reporter.debug) as mal:
+            tokens = await mal.exchange_code(
+                creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
+            )
+            account = await mal.whoami(tokens.access_token) if opts.verify else None
+        hold.block = kometa_config.mal_block(creds, tokens)
+        if not (opts.print_block or config is None):
+            saved = kometa_config.save_issued(config, tokens, creds)
+            hold.saved_to = saved.path
     if opts.print_block or config is None:
-        return LoginResult(account, None, block)
-    saved = kometa_config.save_issued(config, tokens, creds)
+        return LoginResult(account, None, hold.block)
     for key in saved.placeholders:
         io.reporter.warn(f"mal.authorization.{key} is a <<placeholder>>, so it was left as it is: update it yourself.")
-    return LoginResult(account, saved.path)
+    return LoginResult(account, saved.path, changes=saved.changes)
 
 
 def _refusal(callback: Refused) -> MalcaptureError:

@@ -14,14 +14,53 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
-from malcapture import __version__
-from malcapture.errors import MalcaptureError, TokensNotSaved
+from malcapture import __version__, interrupts, terminal
+from malcapture.errors import MalcaptureError, TokensNotSaved, UsageError
 from malcapture.ui import StderrReporter
 
 T = TypeVar("T")
+HELP_FLAGS = ("-h", "--help", "--version")
+
+
+class LoginByDefault(TyperGroup):
+    """A bare `malcapture [OPTIONS]` is `malcapture login [OPTIONS]` (the pattern of click's aliases
+    example), and options written before a command apply to that command: `malcapture -c X check`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args or args[0] not in HELP_FLAGS:
+            at = self._command_at(ctx, args)
+            args = ["login", *args] if at is None else [args[at], *args[:at], *args[at + 1 :]]
+        return super().parse_args(ctx, args)
+
+    def _command_at(self, ctx: Any, args: list[str]) -> int | None:
+        valued = {
+            name
+            for command in self.commands.values()
+            for param in command.get_params(ctx)
+            if param.param_type_name == "option" and not getattr(param, "is_flag", False)
+            for name in param.opts
+        }
+        skip = False
+        for index, arg in enumerate(args):
+            if skip or arg.startswith("-"):
+                skip = not skip and arg in valued
+                continue
+            return index if arg in self.commands else None
+        return None
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        login = self.commands["login"]
+        sub = typer.Context(login, info_name="login", parent=ctx)
+        records = [r for p in login.get_params(sub) if p.name != "help" and (r := p.get_help_record(sub))]
+        with formatter.section("Options of a bare malcapture (the same as `malcapture login`)"):
+            formatter.write_dl(records)
+        super().format_options(ctx, formatter)
+
 
 app = typer.Typer(
+    cls=LoginByDefault,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals hold tokens and secrets
     rich_markup_mode=None,
@@ -52,29 +91,6 @@ ClientSecretOption = Annotated[
     ),
 ]
 VerboseOption = Annotated[bool, typer.Option("-v", "--verbose", help="Show each HTTP exchange, tokens redacted.")]
-RedirectOption = Annotated[
-    str | None,
-    typer.Option(
-        "--redirect-uri",
-        envvar="MALCAPTURE_REDIRECT_URI",
-        help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
-    ),
-]
-NoBrowserOption = Annotated[
-    bool, typer.Option("--no-browser", help="Do not open a browser; print the URL, listen, and accept a paste.")
-]
-ManualOption = Annotated[bool, typer.Option("--manual", help="No server: print the URL and wait for the paste.")]
-TimeoutOption = Annotated[
-    float, typer.Option("--timeout", min=1, metavar="SECONDS", help="Give up waiting for the redirect after this long.")
-]
-PrintOption = Annotated[
-    bool, typer.Option("--print", help="Do not touch the config; print the whole mal: block to stdout.")
-]
-NoVerifyOption = Annotated[bool, typer.Option("--no-verify", help="Skip the users/@me check after the exchange.")]
-BindOption = Annotated[
-    str | None,
-    typer.Option("--bind", metavar="HOST", help="Listen on HOST instead of loopback (a container's published port)."),
-]
 
 
 def _version(value: bool) -> None:
@@ -83,59 +99,80 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback(invoke_without_command=True)
-def default(
-    ctx: typer.Context,
-    config: ConfigOption = None,
-    client_id: ClientIdOption = None,
-    client_secret: ClientSecretOption = None,
-    verbose: VerboseOption = False,
-    redirect_uri: RedirectOption = None,
-    no_browser: NoBrowserOption = False,
-    manual: ManualOption = False,
-    timeout: TimeoutOption = 300.0,
-    print_block: PrintOption = False,
-    no_verify: NoVerifyOption = False,
-    bind: BindOption = None,
+def _at_least_one_second(value: float) -> float:
+    if not value >= 1:
+        raise typer.BadParameter(f"{value:g} is not a number of seconds of at least 1.")
+    return value
+
+
+def parse_duration(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    units = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+    parts = re.findall(r"(\d+)\s*([wdhms])", text.strip().lower())
+    if not parts or re.sub(r"[\d\s]+[wdhms]", "", text.strip().lower()):
+        raise typer.BadParameter(f"{text!r} is not a duration such as 7d, 12h, 30m or 1d12h.")
+    return timedelta(**{units[unit]: int(number) for number, unit in parts})
+
+
+@app.callback()
+def main_options(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    if ctx.invoked_subcommand is None:
-        login(
-            config,
-            client_id,
-            client_secret,
-            verbose,
-            redirect_uri,
-            no_browser,
-            manual,
-            timeout,
-            print_block,
-            no_verify,
-            bind,
-        )
+    """Authorize Kometa's MyAnimeList connection without copy-paste. A bare `malcapture` runs `login`."""
 
 
-@app.command()
+@app.command(short_help="Authorize Kometa on MyAnimeList and save the tokens (the default command).")
 def login(
     config: ConfigOption = None,
     client_id: ClientIdOption = None,
     client_secret: ClientSecretOption = None,
     verbose: VerboseOption = False,
-    redirect_uri: RedirectOption = None,
-    no_browser: NoBrowserOption = False,
-    manual: ManualOption = False,
-    timeout: TimeoutOption = 300.0,
-    print_block: PrintOption = False,
-    no_verify: NoVerifyOption = False,
-    bind: BindOption = None,
+    redirect_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--redirect-uri",
+            envvar="MALCAPTURE_REDIRECT_URI",
+            help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
+        ),
+    ] = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Do not open a browser; print the URL, listen, and accept a paste.")
+    ] = False,
+    manual: Annotated[bool, typer.Option("--manual", help="No server: print the URL and wait for the paste.")] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            callback=_at_least_one_second,
+            help="Give up waiting for the redirect after this long.",
+        ),
+    ] = 300,
+    print_block: Annotated[
+        bool, typer.Option("--print", help="Do not touch the config; print the whole mal: block to stdout.")
+    ] = False,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Skip the users/@me check after the exchange.")
+    ] = False,
+    bind: Annotated[
+        str | None,
+        typer.Option(
+            "--bind", metavar="HOST", help="Listen on HOST instead of loopback (a container's published port)."
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("-y", "--yes", help="Replace tokens that still work without asking first.")
+    ] = False,
 ) -> None:
     """Authorize Kometa on MyAnimeList and save the tokens into its config."""
     from malcapture import flow, kometa_config
+    from malcapture.session import Io, LoginOptions
 
     reporter = StderrReporter(verbose)
-    opts = flow.LoginOptions(
+    opts = LoginOptions(
         config_path=config or kometa_config.default_path(),
         client_id=client_id,
         client_secret=client_secret,
@@ -146,28 +183,34 @@ def login(
         print_block=print_block,
         verify=not no_verify,
         bind=bind,
+        yes=yes,
     )
-    ask = _ask if sys.stdin.isatty() else None
-    result = _run(lambda: flow.run(opts, flow.Io(reporter, ask=ask)))
+    ask = _ask if terminal.is_terminal(0) else None
+    result = _run(lambda: flow.run(opts, Io(reporter, ask=ask)))
+    if result.kept:
+        return
     who = f"Authorized as {result.account}" if result.account else "Authorized"
     if result.block is not None:
         typer.echo(result.block, nl=False)
         reporter.info(f"{who}. The mal: block is on standard output; the config was not touched.")
     else:
-        reporter.info(f"{who} — saved to {result.saved_to} (the previous version is beside it as .bak).")
+        reporter.info(f"{who} — saved to {result.saved_to}.")
+        for line in result.changes:
+            reporter.info(line)
 
 
-@app.command()
+@app.command(short_help="Trade the stored refresh token for new tokens and save them.")
 def refresh(
     config: ConfigOption = None,
     client_id: ClientIdOption = None,
     client_secret: ClientSecretOption = None,
     verbose: VerboseOption = False,
     if_expiring_within: Annotated[
-        str | None,
+        timedelta | None,
         typer.Option(
             "--if-expiring-within",
             metavar="DURATION",
+            parser=parse_duration,
             help="Refresh only when the access token expires within this long (e.g. 7d, 12h, 30m).",
         ),
     ] = None,
@@ -175,16 +218,21 @@ def refresh(
     """Trade the stored refresh token for new tokens (MyAnimeList rotates both) and save them."""
     from malcapture import kometa_config, lifecycle
 
-    within = parse_duration(if_expiring_within) if if_expiring_within else None
     reporter = StderrReporter(verbose)
     path = config or kometa_config.default_path()
-    result = _run(lambda: _until_done(lifecycle.refresh(path, client_id, client_secret, _environ(), reporter, within)))
-    if result.refreshed:
-        expiry = lifecycle.describe_expiry(result.expires, lifecycle.utc_now())
+    result = _run(
+        lambda: _until_done(lifecycle.refresh(path, client_id, client_secret, _environ(), reporter, if_expiring_within))
+    )
+    expiry = lifecycle.describe_expiry(result.expires, lifecycle.utc_now())
+    if result.meanwhile:
+        reporter.info(f"The tokens in the config work (they belong to {result.meanwhile}); the access token: {expiry}.")
+    elif result.refreshed:
         reporter.info(f"Refreshed — saved to {result.saved_to}; the new access token: {expiry}.")
+        for line in result.changes:
+            reporter.info(line)
 
 
-@app.command()
+@app.command(short_help="Say whether the stored tokens work, whose they are and when they expire.")
 def check(
     config: ConfigOption = None,
     client_id: ClientIdOption = None,
@@ -195,30 +243,31 @@ def check(
     from malcapture import kometa_config, lifecycle
 
     reporter = StderrReporter(verbose)
-    result = _run(lambda: _until_done(lifecycle.check(config or kometa_config.default_path(), _environ(), reporter)))
+    path = config or kometa_config.default_path()
+    result = _run(lambda: _until_done(lifecycle.check(path, _environ(), reporter, client_id)))
     reporter.info(f"MyAnimeList accepts the stored token: it belongs to {result.account}.")
 
 
-@app.command()
-def demo() -> None:
+@app.command(short_help="The whole login against a built-in MyAnimeList stand-in; nothing leaves the machine.")
+def demo(
+    keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch folder with the demo's config.")] = False,
+) -> None:
     """The whole login against a built-in MyAnimeList stand-in and a scratch config; nothing leaves the machine."""
     from malcapture import demo as demo_module
 
     reporter = StderrReporter()
-    _run(lambda: _until_done(demo_module.run(reporter)))
-
-
-def parse_duration(text: str) -> timedelta:
-    units = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-    parts = re.findall(r"(\d+)\s*([wdhms])", text.strip().lower())
-    if not parts or re.sub(r"[\d\s]+[wdhms]", "", text.strip().lower()):
-        raise typer.BadParameter(f"{text!r} is not a duration such as 7d, 12h, 30m or 1d12h.")
-    return timedelta(**{units[unit]: int(number) for number, unit in parts})
+    _run(lambda: _until_done(demo_module.run(reporter, keep)))
 
 
 def _ask(question: str, hide: bool) -> str:
-    answer: str = typer.prompt(question, hide_input=hide, default="", show_default=False)
-    return answer
+    """A question at the terminal, on stderr (stdout is --print's); an empty answer at end of input."""
+    import getpass
+
+    if hide:
+        return getpass.getpass(f"{question}: ", stream=sys.stderr)
+    sys.stderr.write(f"{question}: ")
+    sys.stderr.flush()
+    return sys.stdin.readline()
 
 
 def _environ() -> dict[str, str]:
@@ -242,15 +291,28 @@ def _run(work: Callable[[], T]) -> T:
         _fail(str(exc), exc.exit_code)
     except MalcaptureError as exc:
         _fail(str(exc), exc.exit_code)
+    except interrupts.Interrupted as exc:
+        hold = exc.hold
+        if hold and hold.saved_to:
+            _fail(f"Interrupted by {exc.name}, once the new tokens were saved to {hold.saved_to}.", 130)
+        if hold and hold.block:
+            typer.echo(hold.block, nl=False)
+            _fail(f"Interrupted by {exc.name}. The new tokens are on standard output; the config was not changed.", 130)
+        _fail(f"Interrupted by {exc.name}. The config was not changed.", 130)
     except (KeyboardInterrupt, typer.Abort):
         _fail("Interrupted. The config was not changed.", 130)
     raise AssertionError("unreachable")
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"Error: {message}", err=True)
+    StderrReporter().info(f"Error: {message}")
     raise typer.Exit(code)
 
 
 def main() -> None:
-    app()
+    interrupts.install()
+    with terminal.kept(0):
+        app()
+
+
+__all__ = ["UsageError", "app", "main"]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from malcapture.errors import UsageError
 from malcapture.kometa_config import Credentials, KometaConfig
+from malcapture.redirect import INVISIBLE
 from malcapture.ui import Reporter
 
 Ask = Callable[[str, bool], str]  # (question, hide the answer) -> answer
-INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060\ufeff\u00a0]+")
+SPACES = re.compile(rf"[\s{INVISIBLE}]+")
 CLIENT_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -19,7 +20,7 @@ def clean(value: str | None) -> str | None:
     """Drop the spaces, line breaks and zero-width characters that copy-paste brings along."""
     if value is None:
         return None
-    return INVISIBLE.sub("", value) or None
+    return SPACES.sub("", value) or None
 
 
 def resolve_credentials(
@@ -41,7 +42,7 @@ def resolve_credentials(
         )
     if not CLIENT_ID.fullmatch(cid.lower()):
         reporter.warn(
-            f"the client ID has {len(cid)} characters; MyAnimeList's are 32 hexadecimal ones. A wrong "
+            f"the client ID {_what_is_wrong(cid)}; MyAnimeList's are 32 hexadecimal characters. A wrong "
             "client ID (or redirect URL) shows up as a password popup on MyAnimeList that keeps coming "
             "back: copy the ID again from https://myanimelist.net/apiconfig."
         )
@@ -54,3 +55,11 @@ def resolve_credentials(
             "MyAnimeList will refuse the exchange if the app is of type web."
         )
     return Credentials(cid, secret)
+
+
+def _what_is_wrong(cid: str) -> str:
+    bad = next(((i, ch) for i, ch in enumerate(cid) if ch.lower() not in "0123456789abcdef"), None)
+    if bad is not None:
+        index, ch = bad
+        return f"has {ch!r} (U+{ord(ch):04X}) at position {index + 1}, which is not a hexadecimal digit"
+    return f"has {len(cid)} characters"

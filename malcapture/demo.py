@@ -10,11 +10,13 @@ import asyncio
 import difflib
 import os
 import re
+import shutil
 import socket
 import tempfile
 from pathlib import Path
 
 from malcapture import browser, fakemal, flow, lifecycle
+from malcapture.session import Io, LoginOptions
 from malcapture.ui import Reporter
 
 SAMPLE_CONFIG = """\
@@ -56,11 +58,11 @@ def shorten_tokens(text: str) -> str:
     return re.sub(r"((?:access|refresh)_token: )(\S{6})\S+", r"\1\2…", text)
 
 
-async def run(reporter: Reporter) -> None:
+async def run(reporter: Reporter, keep: bool = False) -> None:
     fake = fakemal.FakeMal()
     runner, base = await fakemal.serve(fake)
+    folder = Path(tempfile.mkdtemp(prefix="malcapture-demo-"))
     try:
-        folder = Path(tempfile.mkdtemp(prefix="malcapture-demo-"))
         config = folder / "config.yml"
         config.write_text(SAMPLE_CONFIG, encoding="utf-8")
         redirect = f"http://localhost:{free_port()}/"
@@ -68,10 +70,10 @@ async def run(reporter: Reporter) -> None:
         env = {**os.environ, "MALCAPTURE_OAUTH_URL": f"{base}/v1/oauth2", "MALCAPTURE_API_URL": f"{base}/v2"}
         headless = browser.headless_reason(env)
         reporter.info(f"Demo: a MyAnimeList stand-in runs at {base}; the config is a scratch copy at {config}.")
-        opts = flow.LoginOptions(config, app.client_id, app.secret, redirect_uri=redirect, timeout=120)
-        io = flow.Io(reporter, env=env)
+        opts = LoginOptions(config, app.client_id, app.secret, redirect_uri=redirect, timeout=120, yes=True)
+        io = Io(reporter, env=env)
         if headless:
-            reporter.info(f"No browser can open here — {headless} — so the demo clicks Allow itself.")
+            reporter.info(f"No browser can open ({headless}), so the demo clicks Allow itself.")
             io.open_browser, io.headless = _scripted_browser, lambda env: None
         result = await flow.login(opts, io)
         reporter.info(f"Authorized as {result.account} — saved to {result.saved_to}. What changed:")
@@ -83,6 +85,10 @@ async def run(reporter: Reporter) -> None:
         reporter.info(f"`malcapture check` would say: MyAnimeList accepts the token of {checked.account}.")
     finally:
         await runner.cleanup()
+        if keep:
+            reporter.info(f"The demo's files are kept in {folder} (--keep).")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _scripted_browser(url: str) -> bool:

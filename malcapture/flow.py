@@ -1,82 +1,36 @@
 """The login, step by step: check the config, bind, announce and open the browser, then wait and finish.
 
-Everything up to the browser runs before asyncio and aiohttp are loaded (about a quarter of a
-second together): binding uses the standard library, and the kernel queues the browser's
+Everything up to the browser runs before asyncio and aiohttp are loaded (`make bench` measures
+what that saves): binding uses the standard library, and the kernel queues the browser's
 connection until capture.py's server accepts it.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import datetime, timezone
 
-from malcapture import browser, kometa_config, pkce, ports
-from malcapture.credentials import Ask, resolve_credentials
+from malcapture import browser, container, kometa_config, pkce, ports
+from malcapture.credentials import resolve_credentials
 from malcapture.endpoints import Endpoints
-from malcapture.errors import ConfigError, PortConflict
+from malcapture.errors import ConfigError, PortConflict, UsageError
 from malcapture.kometa_config import Credentials, KometaConfig
-from malcapture.paste import PasteReader
-from malcapture.redirect import RedirectTarget, parse_redirect_uri
+from malcapture.redirect import RedirectTarget, is_loopback_host, parse_redirect_uri
+from malcapture.session import Io, LoginOptions, LoginResult, Started
+from malcapture.tokens import jwt_claims, jwt_expiry
 from malcapture.ui import Reporter
 
 BROWSER_HEAD_START = 0.5  # seconds
 
 
-@dataclass(frozen=True)
-class LoginOptions:
-    config_path: Path
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    redirect_uri: str | None = None
-    no_browser: bool = False
-    manual: bool = False
-    timeout: float = 300.0
-    print_block: bool = False
-    verify: bool = True
-    bind: str | None = None
-
-
-@dataclass
-class Io:
-    """Everything the flow touches outside itself, handed in so tests can use real fakes."""
-
-    reporter: Reporter
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    find_browser: Callable[[], None] = browser.find_browsers
-    open_browser: Callable[[str], bool] = browser.open_url
-    headless: Callable[[Mapping[str, str]], str | None] = browser.headless_reason
-    paste: PasteReader = field(default_factory=PasteReader)
-    ask: Ask | None = None
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    account: str | None
-    saved_to: Path | None
-    block: str | None = field(default=None, repr=False)  # --print's output
-
-
-@dataclass(frozen=True)
-class Started:
-    """The login up to the wait: config checked, port bound (or not), URL announced, browser asked to open."""
-
-    target: RedirectTarget
-    config: KometaConfig | None
-    creds: Credentials
-    verifier: str = field(repr=False)
-    state: str = field(repr=False)
-    sockets: tuple[socket.socket, ...]
-    browser: Future[bool]  # settles when the browser command returns: False or an error if none opened
-
-
 def run(opts: LoginOptions, io: Io) -> LoginResult:
     """The whole login for a caller without an event loop (the CLI): asyncio loads after the browser opens."""
     started = start(opts, io)
+    if started is None:
+        return LoginResult(None, None, kept=True)
     # Let the browser command start before loading asyncio and aiohttp takes the CPU. Some commands
     # return only when the browser exits: no one clicks Allow that fast, and the kernel queues the redirect.
     wait([started.browser], timeout=BROWSER_HEAD_START)
@@ -91,11 +45,14 @@ async def login(opts: LoginOptions, io: Io) -> LoginResult:
     """The whole login inside a running event loop (the demo, the tests)."""
     from malcapture.capture import complete
 
-    return await complete(start(opts, io), opts, io)
+    started = start(opts, io)
+    return LoginResult(None, None, kept=True) if started is None else await complete(started, opts, io)
 
 
-def start(opts: LoginOptions, io: Io) -> Started:
+def start(opts: LoginOptions, io: Io) -> Started | None:
+    """Everything up to the wait; None when the user chose to keep the tokens that still work."""
     target = parse_redirect_uri(opts.redirect_uri)
+    endpoints = Endpoints.from_env(io.env)
     headless = None if opts.no_browser or opts.manual else io.headless(io.env)
     if not (opts.no_browser or opts.manual or headless):
         io.find_browser()  # runs while the config is read
@@ -103,11 +60,18 @@ def start(opts: LoginOptions, io: Io) -> Started:
     creds = resolve_credentials(
         opts.client_id, opts.client_secret, config, dict(io.env), io.reporter, io.ask, opts.config_path
     )
+    if config is not None and not opts.print_block:
+        kometa_config.prove_save(config, creds)  # every refusal the file can cause, before a code is spent
+        if not _replace_working_tokens(config, opts, io):
+            return None
+    sockets = () if opts.manual else tuple(_claim(target, opts.bind, io))
+    if not sockets and not io.paste.can_deliver():
+        raise UsageError(*_no_way_to_paste(target, opts, io))
     verifier, state = pkce.make_verifier(), pkce.make_state()
-    sockets = () if opts.manual else tuple(_claim(target, opts.bind, io.reporter))
-    url = pkce.authorize_url(Endpoints.from_env(io.env).oauth, creds.client_id, verifier, state, target.sent_uri)
+    url = pkce.authorize_url(endpoints.oauth, creds.client_id, verifier, state, target.sent_uri)
     opened = _announce(url, target, headless, listening=bool(sockets), opts=opts, io=io)
-    return Started(target, config, creds, verifier, state, sockets, opened)
+    advice = _advice_on_timeout(target, headless, bool(sockets), io)
+    return Started(target, endpoints, config, creds, verifier, state, sockets, opened, advice)
 
 
 def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
@@ -125,42 +89,81 @@ def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
         return None
 
 
-def _claim(target: RedirectTarget, bind: str | None, reporter: Reporter) -> list[socket.socket]:
-    if bind:
+def _replace_working_tokens(config: KometaConfig, opts: LoginOptions, io: Io) -> bool:
+    """Tokens that still work are not replaced silently: say whose they are, and at a terminal, ask."""
+    try:
+        access = config.setting("access_token", io.env)
+    except UsageError:
+        return True
+    expires = jwt_expiry(access) if access else None
+    now = datetime.now(timezone.utc)
+    if access is None or expires is None or expires <= now:
+        return True
+    user = jwt_claims(access).get("sub")
+    whose = f" of MyAnimeList user ID {user}" if user else ""
+    io.reporter.info(
+        f"{config.path} already holds an access token{whose} that works until "
+        f"{expires.strftime('%Y-%m-%d %H:%M UTC')} (`malcapture check` names the account)."
+    )
+    if opts.yes or io.ask is None:
+        return True
+    answer = io.ask("Replace it with a new authorization? [y/N]", False).strip().lower()
+    if answer in ("y", "yes"):
+        return True
+    io.reporter.info("Kept the tokens that are there; nothing was changed.")
+    return False
+
+
+def _claim(target: RedirectTarget, bind: str | None, io: Io) -> list[socket.socket]:
+    reporter = io.reporter
+    if bind and not is_loopback_host(bind):
         reporter.warn(
             f"listening on {bind}, not just loopback: anyone who can reach this machine's port "
             f"{target.port} can see the redirect page while malcapture waits."
         )
-    elif not target.is_loopback:
+    elif not bind and not target.is_loopback:
         reporter.warn(
             f"the redirect URL's host {target.host} is not this machine's loopback, so malcapture cannot "
-            "listen for it (use --bind 0.0.0.0 if this machine answers to that name). "
-            "Continuing with paste only."
+            "listen for it (use --bind 0.0.0.0 if this machine answers to that name)."
         )
         return []
     try:
         return ports.claim(target, bind)
     except PortConflict as exc:
         reporter.warn(str(exc))
-        reporter.info(
-            "Continuing without a server: after you click Allow, the browser shows an error or another "
-            "site — copy the whole address from its address bar and paste it here."
-        )
         return []
+
+
+def _no_way_to_paste(target: RedirectTarget, opts: LoginOptions, io: Io) -> tuple[str, str]:
+    why = "--manual was given" if opts.manual else "the redirect cannot reach malcapture (see above)"
+    what = (
+        f"Pasting the redirected address is the only way to finish here ({why}), but standard input is not "
+        "a terminal and has nothing to read. Stopped before opening MyAnimeList, so that no single-use "
+        "code is wasted; the config was not changed."
+    )
+    if io.in_container:
+        return what, container.fixes(target.port)
+    return what, "Run malcapture in a terminal, or pipe the redirected address into it (`echo URL | malcapture …`)."
 
 
 def _announce(
     url: str, target: RedirectTarget, headless: str | None, listening: bool, opts: LoginOptions, io: Io
 ) -> Future[bool]:
-    io.reporter.info("Open this URL to authorize Kometa on MyAnimeList:")
-    io.reporter.url(url)
+    reporter = io.reporter
+    if not listening:
+        reporter.info(
+            "Continuing without a server: after you click Allow, the browser shows an error or another "
+            "site — copy the whole address from its address bar and paste it here."
+        )
+    reporter.info("Open this URL to authorize Kometa on MyAnimeList:")
+    reporter.url(url)
     if headless:
-        io.reporter.info(
+        reporter.info(
             f"Not opening a browser: {headless}. MyAnimeList redirects the browser that you open the URL in "
             f"to {target.uri} — that is, to the computer the browser runs on, not to this one."
         )
         if listening:
-            io.reporter.info(
+            reporter.info(
                 "Either forward the port, so that the redirect reaches malcapture here — run this on "
                 f"the computer with the browser, then open the URL:\n"
                 f"  {browser.ssh_forward_hint(target.port, io.env)}\n"
@@ -170,8 +173,20 @@ def _announce(
     if opts.no_browser or opts.manual or headless:
         opened.set_result(True)
     else:
+        reporter.info("Opening your browser…")
         threading.Thread(target=_open, args=(io.open_browser, url, opened), daemon=True).start()
     return opened
+
+
+def _advice_on_timeout(target: RedirectTarget, headless: str | None, listening: bool, io: Io) -> str:
+    if io.in_container and not io.paste.interactive:
+        return container.fixes(target.port)
+    if headless and listening:
+        return (
+            f"Forward the port from the computer with the browser ({browser.ssh_forward_hint(target.port, io.env)}) "
+            "or paste the address the browser shows after Allow, then run malcapture again."
+        )
+    return "Run malcapture again (with a longer --timeout if you need more time)."
 
 
 def _open(open_browser: Callable[[str], bool], url: str, opened: Future[bool]) -> None:
@@ -180,3 +195,6 @@ def _open(open_browser: Callable[[str], bool], url: str, opened: Future[bool]) -
         opened.set_result(open_browser(url))
     except Exception as exc:  # reported, not raised: the flow goes on with the paste prompt
         opened.set_exception(exc)
+
+
+__all__ = ["Credentials", "login", "run", "start"]

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import re
+import stat
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode
+from ruamel.yaml.nodes import MappingNode, Node
 
-from malcapture.atomic import Rename, replace_file
+from malcapture.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
 from malcapture.errors import ConfigError, TokensNotSaved, UsageError
 from malcapture.placeholders import env_name, is_placeholder, kometa_secrets, resolve
 from malcapture.readback import has_anchors, mal_window
 from malcapture.splice import Edit, Splicer, Updates, apply, block_lines
-from malcapture.tokens import TokenSet
+from malcapture.tokens import STAND_IN, TokenSet
 
 BOM = b"\xef\xbb\xbf"
+SAVE_TRIES = 3  # an edit made to the file during the save is spliced into, this many times at most
 WRITE_ADVICE = (
     "Make the file and its folder writable for this user (`ls -l` shows owner and mode; in Docker, "
     "mount the config folder without :ro), or use --print to get the mal: block without touching it."
@@ -76,6 +81,12 @@ class KometaConfig:
 
 def load(path: Path) -> KometaConfig:
     try:
+        kind = os.stat(path).st_mode
+        if not stat.S_ISREG(kind) and not stat.S_ISDIR(kind):
+            raise ConfigError(
+                f"{path} is not a regular file (it is a pipe, socket or device), so malcapture will not read it.",
+                "Point --config (or KOMETA_CONFIG) at Kometa's config.yml itself.",
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
         broken = " (a symlink to a file that does not exist)" if path.is_symlink() else ""
@@ -87,7 +98,7 @@ def load(path: Path) -> KometaConfig:
     except IsADirectoryError:
         raise ConfigError(f"{path} is a folder, not a config file.", "Pass the config.yml inside it.") from None
     except OSError as exc:
-        raise ConfigError(f"The config file {path} cannot be read: {exc.strerror}.", WRITE_ADVICE) from None
+        raise ConfigError(f"The config file {path} cannot be read: {exc.strerror}.", advice_for(exc)) from None
     return parse(path, raw)
 
 
@@ -98,18 +109,22 @@ def parse(path: Path, raw: bytes) -> KometaConfig:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}).", "Save it as UTF-8.") from None
     yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _KeepingConstructor
     try:
         nodes = list(yaml.compose_all(text))
         data = yaml.constructor.construct_document(nodes[0]) if nodes else None
     except MarkedYAMLError as exc:
-        raise _invalid(path, exc) from None
+        raise _invalid(path, text, exc) from None
     except YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}.", "Kometa would refuse it too.") from None
+    finally:
+        _KeepingConstructor.restore(yaml.constructor)
     if not isinstance(data, dict) or not isinstance(nodes[0], MappingNode):
         raise ConfigError(f"{path} does not hold Kometa settings (it is not a YAML mapping).")
     mal = data.get("mal")
     if mal is not None and not isinstance(mal, dict):
         raise ConfigError(f"mal: in {path} is not a section of settings.", "Kometa would refuse it too.")
+    _refuse_merged_section(path, nodes[0], data, "mal")
     crlf = re.search(r"\r?\n", text)
     return KometaConfig(
         path=path,
@@ -123,9 +138,50 @@ def parse(path: Path, raw: bytes) -> KometaConfig:
     )
 
 
-def _invalid(path: Path, exc: MarkedYAMLError) -> ConfigError:
+class _KeepingConstructor(SafeConstructor):
+    """ruamel.yaml flattens `<<:` merges into the composed nodes; the splice needs them as written."""
+
+    def flatten_mapping(self, node: Any) -> Any:
+        if not hasattr(self, "kept"):
+            self.kept: list[tuple[MappingNode, list[Any]]] = []
+        self.kept.append((node, list(node.value)))
+        return super().flatten_mapping(node)
+
+    @staticmethod
+    def restore(constructor: Any) -> None:
+        for node, value in reversed(getattr(constructor, "kept", [])):
+            node.value = value
+
+
+def _refuse_merged_section(path: Path, root: MappingNode, data: dict[str, Any], name: str) -> None:
+    own = {key.value for key, _ in root.value if isinstance(key, Node)}
+    if name in data and name not in own:
+        merge = next((k for k, _ in root.value if getattr(k, "value", None) == "<<"), None)
+        line = f" (line {merge.start_mark.line + 1})" if merge is not None else ""
+        raise ConfigError(
+            f"{path} has no {name}: section of its own: it comes from a merge key{line}, "
+            "so changing it would change the section it is merged from.",
+            f"Write a {name}: section of its own into the file (it overrides the merged one), "
+            "then run malcapture again.",
+        )
+
+
+def snippet(text: str, line: int, column: int) -> str:
+    """The line before and the offending line, numbered, with a caret under the column (as editors show)."""
+    lines = text.splitlines()
+    if not 0 <= line < len(lines):
+        return ""
+    width = len(str(line + 1))
+    shown = [f"  {n + 1:>{width}} | {lines[n]}" for n in range(max(0, line - 1), line + 1)]
+    return "\n".join([*shown, f"  {'':>{width}} | {' ' * column}^"])
+
+
+def _invalid(path: Path, text: str, exc: MarkedYAMLError) -> ConfigError:
     mark = exc.problem_mark or exc.context_mark
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+    shown = snippet(text, mark.line, mark.column) if mark else ""
+    if shown:
+        shown = f"\n{shown}\n"
     problem = exc.problem or ""
     duplicate = re.match(r'found duplicate key "(.*?)" with value', problem)
     if duplicate:
@@ -135,10 +191,15 @@ def _invalid(path: Path, exc: MarkedYAMLError) -> ConfigError:
             "Kometa refuses such a file too: merge the two into one.",
         )
     advice = "YAML does not allow tabs for indentation: use spaces. " if "\\t" in problem or "\t" in problem else ""
-    return ConfigError(f"{path} is not valid YAML at {where}: {problem}.", advice + "Kometa would refuse it too.")
+    if mark and mark.line > 0:
+        advice += "The mistake may be at the end of the line before (an unclosed quote or bracket). "
+    return ConfigError(
+        f"{path} is not valid YAML at {where}: {problem}.{shown}", advice + "Kometa would refuse it too."
+    )
 
 
 def check_writable(config: KometaConfig) -> None:
+    """The file must be writable; its folder only where a rename is how it will be replaced."""
     if not os.access(config.target, os.W_OK):
         raise ConfigError(f"The config file {config.path} is not writable.", WRITE_ADVICE)
     if not os.access(config.target.parent, os.W_OK):
@@ -150,45 +211,159 @@ def check_writable(config: KometaConfig) -> None:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """A save worked out and proven: the new bytes read back as the old data with `updates` applied."""
+
+    config: KometaConfig
+    updates: dict[str, Any]
+    raw: bytes = field(repr=False)
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Saved:
     path: Path
     backup: Path | None
     placeholders: tuple[str, ...]  # authorization values left alone because they are <<placeholders>>
+    changes: tuple[str, ...] = ()  # what changed, in words, with line numbers
 
 
-def save_tokens(config: KometaConfig, tokens: TokenSet, creds: Credentials, rename: Rename = os.replace) -> Saved:
-    try:
-        current = config.target.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"The config file {config.path} cannot be read again: {exc.strerror}.") from None
-    if current != config.raw:  # edited since the preflight: splice into what is there now
-        config = parse(config.path, current)
-    check_writable(config)
+def plan_save(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> Plan:
+    """Splice the new values in and prove the result; any refusal is a ConfigError naming the place."""
     updates = plan_updates(config, tokens, creds)
     splicer = Splicer(config.text, config.newline, config.documents == 1)
     edits = splicer.mal(config.root, updates)
     text = apply(config.text, edits)
-    raw = (BOM if config.raw.startswith(BOM) else b"") + text.encode("utf-8")
     _verify(config, text, edits, updates)
+    raw = (BOM if config.raw.startswith(BOM) else b"") + text.encode("utf-8")
+    return Plan(config, updates, raw, describe_changes(config, text, edits, updates))
+
+
+def prove_save(config: KometaConfig, creds: Credentials) -> None:
+    """Before anything is spent (a code, a refresh token): the save of tokens of the real shape works."""
+    plan_save(config, STAND_IN, creds)
+
+
+def save_tokens(config: KometaConfig, tokens: TokenSet, creds: Credentials, rename: Rename = os.replace) -> Saved:
+    started = time.time()
+    for _ in range(SAVE_TRIES):
+        current = _read_again(config)
+        if current != config.raw:  # edited since it was read: splice into what is there now
+            config = parse(config.path, current)
+        check_writable(config)
+        plan = plan_save(config, tokens, creds)
+        try:
+            replaced = replace_file(config.target, plan.raw, old=current, rename=rename, started=started)
+        except ChangedMeanwhile:
+            continue
+        except OSError as exc:
+            raise ConfigError(f"Could not write {config.path}: {exc.strerror or exc}.", advice_for(exc)) from None
+        left = tuple(k for k in tokens.as_mapping() if k not in plan.updates["authorization"])
+        return Saved(config.path, replaced.backup, left, plan.changes + _where_backup(replaced))
+    raise ConfigError(f"{config.path} kept changing while malcapture tried to save into it.", "Run it again.")
+
+
+def _read_again(config: KometaConfig) -> bytes:
     try:
-        backup = replace_file(config.target, raw, old=current, rename=rename)
+        return config.target.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"Could not write {config.path}: {exc.strerror or exc}.", WRITE_ADVICE) from None
-    left = tuple(k for k in tokens.as_mapping() if k not in updates["authorization"])
-    return Saved(config.path, backup, left)
+        raise ConfigError(f"The config file {config.path} cannot be read again: {exc.strerror}.") from None
+
+
+def _where_backup(replaced: Replaced) -> tuple[str, ...]:
+    if replaced.backup is None:
+        return ()
+    told = f"The previous version is kept as {replaced.backup}."
+    if replaced.backup.name.endswith(".malcapture.bak"):
+        theirs = replaced.backup.with_name(replaced.backup.name.removesuffix(".malcapture.bak") + ".bak")
+        told += f" ({theirs} was not written by malcapture, so it was left alone.)"
+    if replaced.single_file_mount:
+        told += (
+            " The config is a file mounted on its own (a single-file bind mount), so that backup is not on "
+            "the mounted disk: in a container it is gone when the container is removed — copy it out if you want it."
+        )
+    return (told,)
+
+
+def advice_for(exc: OSError) -> str:
+    """What to do about a failed read or write, for the reasons that have a fix of their own."""
+    if exc.errno == errno.ELOOP:
+        return "The config path is a loop of symbolic links: point --config at the real file."
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "The disk (or your quota) is full: free some space, then run malcapture again."
+    if exc.errno == errno.EROFS:
+        return "The file system is read-only (in Docker: a :ro mount): mount the config folder read-write."
+    if exc.errno in (errno.EISDIR, errno.ENOTDIR):
+        return f"A folder is in the way ({exc.filename or 'a path beside the config'}): move it aside."
+    return WRITE_ADVICE
 
 
 def save_issued(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> Saved:
-    """save_tokens for tokens MyAnimeList has just issued: a failure carries them as a mal: block."""
+    """save_tokens for tokens MyAnimeList has just issued: a failure keeps them in a file and on stdout."""
     try:
         return save_tokens(config, tokens, creds)
     except ConfigError as exc:
+        block = mal_block(creds, tokens)
+        kept = keep_tokens(config.target.parent, block)
+        where = f"They were written to {kept} and" if kept else "They are"
         raise TokensNotSaved(
             f"MyAnimeList issued tokens, but they could not be saved: {exc.what}",
-            "They are printed on standard output as a mal: block: paste it into Kometa's config.yml yourself. "
+            f"{where} printed on standard output as a mal: block: paste it into Kometa's config.yml yourself. "
             + exc.advice,
-            mal_block(creds, tokens),
+            block,
         ) from None
+
+
+def keep_tokens(folder: Path, block: str) -> Path | None:
+    """The issued tokens in a file of their own (0600): cron and systemd discard standard output."""
+    name = f"malcapture-tokens-{time.strftime('%Y%m%d-%H%M%S')}.yml"
+    for place in (folder, Path.home()):
+        path = place / name
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write(block)
+        return path
+    return None
+
+
+def describe_changes(config: KometaConfig, text: str, edits: list[Edit], updates: dict[str, Any]) -> tuple[str, ...]:
+    """What a save changes, in words: the lines, the values added, a section appended."""
+    lines = _changed_lines(text, edits)
+    span = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in lines)
+    auth = ", ".join(updates.get("authorization", {}))
+    told = []
+    if "mal" not in config.data:
+        told.append(f"A new mal: section was added at lines {span} of {config.path} (the file had none).")
+        commented = re.search(r"^[ \t]*#[ \t]*mal:", config.text, re.MULTILINE)
+        if commented:
+            at = config.text.count("\n", 0, commented.start()) + 1
+            told.append(f"Line {at} holds a commented-out `# mal:`; Kometa reads the new section, not that one.")
+        return tuple(told)
+    told.append(f"Changed lines {span} of {config.path}: mal.authorization ({auth}).")
+    filled = [k for k in ("client_id", "client_secret") if k in updates]
+    if filled:
+        told.append("Filled in " + " and ".join(f"mal.{k}" for k in filled) + " (the tokens belong to that app).")
+    if "localhost_url" in updates:
+        told.append("Emptied mal.localhost_url: its code was spent, and Kometa would retry it and fail.")
+    return tuple(told)
+
+
+def _changed_lines(text: str, edits: list[Edit]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    shift = 0
+    for edit in sorted(edits, key=lambda e: (e.start, e.end)):
+        start = edit.start + shift
+        shift += len(edit.text) - (edit.end - edit.start)
+        first = text.count("\n", 0, start) + 1
+        last = first + edit.text.rstrip("\r\n").count("\n")
+        if ranges and first <= ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], max(last, ranges[-1][1]))
+        else:
+            ranges.append((first, last))
+    return ranges
 
 
 def plan_updates(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> dict[str, Any]:

@@ -6,13 +6,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from malcapture import kometa_config
-from malcapture.credentials import resolve_credentials
+from malcapture import interrupts, kometa_config
+from malcapture.credentials import clean, resolve_credentials
 from malcapture.endpoints import Endpoints
-from malcapture.errors import MalError, NetworkError
-from malcapture.tokens import jwt_expiry
+from malcapture.errors import ConfigError, MalError, NetworkError, UsageError
+from malcapture.tokens import jwt_claims, jwt_expiry
 from malcapture.ui import Reporter
+
+if TYPE_CHECKING:
+    from malcapture.mal import MalClient
 
 Clock = Callable[[], datetime]
 
@@ -41,7 +45,7 @@ def _span(delta: timedelta) -> str:
 def _stored(config: kometa_config.KometaConfig, key: str, env: Mapping[str, str]) -> str:
     value = config.setting(key, env)
     if not value:
-        raise MalError(
+        raise ConfigError(
             f"No MyAnimeList {key.replace('_', ' ')} is stored in mal.authorization of {config.path}.",
             "Run `malcapture` to authorize Kometa first.",
         )
@@ -54,11 +58,14 @@ class CheckResult:
     expires: datetime | None
 
 
-async def check(path: Path, env: Mapping[str, str], reporter: Reporter, now: Clock = utc_now) -> CheckResult:
+async def check(
+    path: Path, env: Mapping[str, str], reporter: Reporter, client_id: str | None = None, now: Clock = utc_now
+) -> CheckResult:
     config = kometa_config.load(path)
     access = _stored(config, "access_token", env)
     expires = jwt_expiry(access)
     reporter.info(f"The stored access token: {describe_expiry(expires, now())}.")
+    _compare_client(access, client_id or config.setting("client_id", env), reporter)
     from malcapture.mal import MalClient
 
     try:
@@ -71,11 +78,26 @@ async def check(path: Path, env: Mapping[str, str], reporter: Reporter, now: Clo
     return CheckResult(account, expires)
 
 
+def _compare_client(access: str, client_id: str | None, reporter: Reporter) -> None:
+    """MAL's access token names the client it was issued to (`aud`): a mismatch breaks the next refresh."""
+    audience = jwt_claims(access).get("aud")
+    audiences = audience if isinstance(audience, list) else [audience]
+    cid = clean(client_id)
+    if cid and audience and cid not in audiences:
+        reporter.warn(
+            f"the stored token was issued to the MAL app {audiences[0]}, not to the client ID {cid}: the next "
+            'refresh will fail ("Token is not linked to client"). Put back that app\'s client ID and secret, '
+            "or run `malcapture` to authorize with this one."
+        )
+
+
 @dataclass(frozen=True)
 class RefreshResult:
     refreshed: bool
     expires: datetime | None
     saved_to: Path | None
+    changes: tuple[str, ...] = ()
+    meanwhile: str | None = None  # another run refreshed first: whose tokens the config now holds
 
 
 async def refresh(
@@ -90,18 +112,51 @@ async def refresh(
     config = kometa_config.load(path)
     kometa_config.check_writable(config)
     refresh_token = _stored(config, "refresh_token", env)
+    access = config.setting("access_token", env)
+    expires = jwt_expiry(access) if access else None
     if if_expiring_within is not None:
-        access = config.setting("access_token", env)
-        expires = jwt_expiry(access) if access else None
         if expires is not None and expires - now() > if_expiring_within:
             reporter.info(f"No refresh needed: the access token {describe_expiry(expires, now())[3:]}.")
             return RefreshResult(False, expires, None)
         reporter.info(f"Refreshing: the access token {describe_expiry(expires, now())[3:]}.")
     creds = resolve_credentials(client_id, client_secret, config, dict(env), reporter, None, path)
+    kometa_config.prove_save(config, creds)  # a refusal now, before the refresh token is spent
     from malcapture.mal import MalClient
 
-    async with MalClient(Endpoints.from_env(env), reporter.debug) as mal:
-        tokens = await mal.refresh(creds.client_id, creds.client_secret, refresh_token)
-    # The old refresh token died the moment MyAnimeList answered: save the new pair at once.
-    saved = kometa_config.save_issued(config, tokens, creds)
-    return RefreshResult(True, jwt_expiry(tokens.access_token), saved.path)
+    with interrupts.held() as hold:  # the old refresh token dies when MyAnimeList answers: save the new pair
+        async with MalClient(Endpoints.from_env(env), reporter.debug) as mal:
+            try:
+                tokens = await mal.refresh(creds.client_id, creds.client_secret, refresh_token)
+            except NetworkError:
+                raise
+            except MalError:
+                found = await _refreshed_meanwhile(path, refresh_token, env, mal, reporter)
+                if found is None:
+                    raise
+                return found
+        hold.block = kometa_config.mal_block(creds, tokens)
+        saved = kometa_config.save_issued(config, tokens, creds)
+        hold.saved_to = saved.path
+    return RefreshResult(True, jwt_expiry(tokens.access_token), saved.path, saved.changes)
+
+
+async def _refreshed_meanwhile(
+    path: Path, sent: str, env: Mapping[str, str], mal: MalClient, reporter: Reporter
+) -> RefreshResult | None:
+    """After a refused refresh: did another run (or Kometa) refresh first? Then check what it saved."""
+    try:
+        config = kometa_config.load(path)
+        stored, access = config.setting("refresh_token", env), config.setting("access_token", env)
+    except (ConfigError, UsageError):
+        return None
+    if not stored or stored == sent or not access:
+        return None
+    reporter.info(
+        f"MyAnimeList refused the refresh token, but {path} holds another one now: something else "
+        "(another malcapture, or Kometa) refreshed meanwhile. Checking the tokens it saved…"
+    )
+    try:
+        account = await mal.whoami(access)
+    except MalError:
+        return None
+    return RefreshResult(False, jwt_expiry(access), None, meanwhile=account)

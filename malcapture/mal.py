@@ -152,7 +152,7 @@ def explain_failure(status: int, body: str, kind: str, action: str, url: str) ->
         data = None
     if isinstance(data, dict) and "error" in data:
         error, message, hint = (str(data.get(k) or "") for k in ("error", "message", "hint"))
-        said = "; ".join(part for part in (message, hint) if part)
+        said = " ".join(part if part.endswith((".", "!", "?")) else f"{part}." for part in (message, hint) if part)
         return MalError(
             f"MyAnimeList refused the {action}: HTTP {status} {error}" + (f" — {said}" if said else ""),
             _advice(status, error, f"{message} {hint}".lower(), action),

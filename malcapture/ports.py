@@ -21,7 +21,7 @@ PROBE_TIMEOUT = 1.0
 
 def claim(target: RedirectTarget, bind_host: str | None = None) -> list[socket.socket]:
     """Listening sockets for every address the redirect may arrive on, or PortConflict."""
-    hosts = (bind_host,) if bind_host else target.bind_hosts
+    hosts = _hosts(bind_host) if bind_host else target.bind_hosts
     for host in hosts:
         answer = probe(host, target.port)
         if answer is not None:
@@ -43,6 +43,11 @@ def claim(target: RedirectTarget, bind_host: str | None = None) -> list[socket.s
             sock.close()
         raise
     return sockets
+
+
+def _hosts(bind_host: str) -> tuple[str, ...]:
+    bare = bind_host.strip("[]")
+    return ("127.0.0.1", "::1") if bare == "localhost" else (bare,)
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -127,6 +132,6 @@ def _explain(target: RedirectTarget, host: str, code: int | None, exc: OSError) 
 def _fixes(target: RedirectTarget) -> str:
     return (
         f"Fix: stop that server (find it with `sudo ss -ltnp 'sport = :{target.port}'` or "
-        f"`lsof -i :{target.port}`), or {REGISTER_ADVICE[0].lower()}{REGISTER_ADVICE[1:]} "
+        f"`lsof -i :{target.port}`), or {REGISTER_ADVICE[0].lower()}{REGISTER_ADVICE[1:-1]} "
         "(or set MALCAPTURE_REDIRECT_URI)."
     )

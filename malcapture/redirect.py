@@ -18,7 +18,7 @@ REGISTER_ADVICE = (
 )
 # What a bare code may look like: MAL's are ~1,000 hex characters; allow any URL-safe token.
 BARE_CODE = re.compile(r"[A-Za-z0-9._~-]{16,}")
-INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00a0"
+INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00a0"  # what copy-paste brings along unseen
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,12 @@ def parse_redirect_uri(uri: str | None) -> RedirectTarget:
     if text != text.strip() or any(c in text for c in INVISIBLE):
         raise UsageError(f"{where} has spaces or invisible characters around it.", REGISTER_ADVICE)
     return RedirectTarget(text, explicit, parts.hostname, port or 80, parts.path or "/")
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, `127.0.0.1`, `::1` or `[::1]`: names that only this machine can reach."""
+    bare = host.strip("[]")
+    return bare == "localhost" or _is_loopback_literal(bare)
 
 
 def _is_loopback_literal(host: str) -> bool:

@@ -22,6 +22,7 @@ Updates = Mapping[str, "Value | Updates"]
 PLAIN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+=~-]*")
 YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false"}  # not strings to older parsers
 STR_TAG = "tag:yaml.org,2002:str"
+ALIAS = re.compile(r"[ \t]*(\*[^\s,\[\]{}]+)")
 _resolver = VersionedResolver()
 
 
@@ -104,6 +105,7 @@ class Splicer:
     def mapping(self, path: str, key: Node, value: Node, updates: Updates) -> list[Edit]:
         """Set `updates` inside the mapping `key: value`, whatever shape it has now."""
         self.check_not_alias(path, key, value)
+        self.check_anchor(path, value)
         step = 2
         child_indent = key.start_mark.column + step
         if isinstance(value, MappingNode) and value.flow_style:
@@ -135,7 +137,9 @@ class Splicer:
         return [e for e in edits if not (e.start == e.end and not e.text)]
 
     def scalar(self, path: str, key: Node, node: Node, new: Value) -> Edit:
-        self.check_not_alias(path, key, node)
+        if node.start_mark.index < key.end_mark.index:  # `key: *name`: the new value replaces the alias
+            return self.replace_alias(path, key, new)
+        self.check_anchor(path, node)
         if not isinstance(node, ScalarNode):
             raise ConfigError(f"{path} in the config holds settings, but Kometa expects a single value there.")
         colon = self.colon_end(key)
@@ -220,11 +224,31 @@ class Splicer:
             raise ConfigError(f"malcapture cannot edit the key at line {key.start_mark.line + 1} (not `key: value`).")
         return index + 1
 
+    def replace_alias(self, path: str, key: Node, new: Value) -> Edit:
+        colon = self.colon_end(key)
+        found = ALIAS.match(self.text, colon)
+        if found is None:
+            raise ConfigError(f"malcapture cannot edit the alias {path} at line {key.start_mark.line + 1}.")
+        if new == "":
+            return Edit(colon, found.end(1), "")
+        return Edit(found.start(1), found.end(1), render(new))
+
+    def check_anchor(self, path: str, node: Node) -> None:
+        """A value that other places use through its anchor cannot change without changing them too."""
+        anchor = getattr(node, "anchor", None)
+        if anchor and re.search(rf"\*{re.escape(anchor)}(?![^\s,\[\]{{}}])", self.text):
+            raise ConfigError(
+                f"{path} (line {node.start_mark.line + 1}, column {node.start_mark.column + 1}) carries the "
+                f"anchor &{anchor}, and *{anchor} uses it elsewhere: changing it here would change that too.",
+                f"Write the value out in full where *{anchor} is used (or drop the anchor), then run malcapture again.",
+            )
+
     def check_not_alias(self, path: str, key: Node, value: Node) -> None:
         if value.start_mark.index < key.end_mark.index:
             raise ConfigError(
-                f"{path} in the config is an alias (*name) of a value defined elsewhere.",
-                "Write the value out in place so that malcapture can change only this one.",
+                f"{path} in the config (line {key.start_mark.line + 1}) is an alias (*name) of settings "
+                "defined elsewhere: changing them would change the other place too.",
+                "Write the settings out in place so that malcapture can change only these.",
             )
 
     def slice(self, node: Node) -> str:

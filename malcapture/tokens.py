@@ -6,6 +6,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 
 def redact(secret: str | None) -> str:
@@ -37,17 +38,39 @@ class TokenSet:
         return self.access_token, self.refresh_token
 
 
-def jwt_expiry(access_token: str) -> datetime | None:
-    """The `exp` claim of MAL's RS256 access token, read without checking the signature.
+def jwt_claims(access_token: str) -> dict[str, Any]:
+    """The payload of MAL's RS256 access token (`aud`, `sub`, `exp`…), read without checking the signature.
 
-    The signature is MyAnimeList's business; we only want to tell the user when it runs out.
+    The signature is MyAnimeList's business; we only want to tell the user whose token it is and
+    when it runs out. Not a JWT: no claims.
     """
     parts = access_token.split(".")
     if len(parts) != 3:
-        return None
+        return {}
     payload = parts[1] + "=" * (-len(parts[1]) % 4)
     try:
         claims = json.loads(base64.urlsafe_b64decode(payload))
-        return datetime.fromtimestamp(int(claims["exp"]), tz=timezone.utc)
+    except ValueError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def jwt_expiry(access_token: str) -> datetime | None:
+    """The `exp` claim of the access token, if it has one."""
+    try:
+        return datetime.fromtimestamp(int(jwt_claims(access_token)["exp"]), tz=timezone.utc)
     except (ValueError, KeyError, TypeError, OverflowError, OSError):
         return None
+
+
+def _stand_in_jwt() -> str:
+    def part(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    claims = {"aud": "0" * 32, "jti": "0" * 80, "iat": 0, "nbf": 0, "exp": 0, "sub": "0", "scopes": []}
+    return f"{part({'typ': 'JWT', 'alg': 'RS256', 'jti': '0' * 80})}.{part(claims)}.{'A' * 683}"
+
+
+# Tokens of the shape MyAnimeList issues (a ~1,000-character RS256 JWT, a def50200… refresh token),
+# for proving that a save will work before a real code or refresh token is spent.
+STAND_IN = TokenSet(_stand_in_jwt(), "Bearer", 2678400, "def50200" + "0" * 1000)

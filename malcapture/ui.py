@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import textwrap
 from typing import Protocol, TextIO
 
 
@@ -20,8 +22,10 @@ class StderrReporter:
         self.verbose = verbose
         self._stream = stream
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, wrap: bool = True) -> None:
         stream = self._stream or sys.stderr
+        if wrap:
+            text = wrapped(text, _columns(stream))
         stream.write(text + "\n")
         stream.flush()
 
@@ -33,8 +37,29 @@ class StderrReporter:
 
     def url(self, url: str) -> None:
         # Alone on its line, whole: terminals make it clickable and scripts can grep for it.
-        self._write(url)
+        self._write(url, wrap=False)
 
     def debug(self, text: str) -> None:
         if self.verbose:
             self._write(f"[http] {text}")
+
+
+def _columns(stream: TextIO) -> int | None:
+    """The terminal's width, or None when the stream is not a terminal (a log keeps whole lines)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns if stream.isatty() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def wrapped(text: str, columns: int | None) -> str:
+    """Prose broken at spaces to fit; indented lines (commands to copy) and long words stay whole."""
+    if not columns or columns < 20:
+        return text
+    out = []
+    for line in text.split("\n"):
+        if len(line) < columns or line.startswith("  "):
+            out.append(line)
+        else:
+            out.append(textwrap.fill(line, columns - 1, break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)

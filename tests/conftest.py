@@ -8,7 +8,7 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +105,14 @@ async def mal() -> AsyncIterator[Mal]:
     redirect = f"http://localhost:{port}/"
     yield Mal(fake, base, fake.register(redirect), redirect, port)
     await runner.cleanup()
+
+
+@pytest.fixture
+def no_input() -> Iterator[int]:
+    """Standard input as a service has it: /dev/null."""
+    fd = os.open(os.devnull, os.O_RDONLY)
+    yield fd
+    os.close(fd)
 
 
 @pytest.fixture

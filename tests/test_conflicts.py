@@ -101,9 +101,10 @@ async def test_privileged_port_as_an_unprivileged_user_is_explained(mal: Mal, tm
     assert "may not listen on port 81" in text
     assert "below 1024" in text
     assert "--redirect-uri" in text
-    # It fell back to paste mode, whose input (closed here) ended: said plainly, exit 2.
+    # Only a paste could finish, and /dev/null cannot deliver one: stopped before the URL, exit 2.
     assert process.returncode == 2, text
-    assert "Standard input ended" in text
+    assert "only way to finish" in text
+    assert "/authorize?" not in text
 
 
 async def test_headless_ssh_session_does_not_open_a_browser_and_explains_forwarding(

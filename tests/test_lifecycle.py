@@ -48,7 +48,7 @@ async def test_check_on_an_expired_token_advises_refresh(mal: Mal, config: Path)
 
 async def test_check_without_tokens_says_run_malcapture(mal: Mal, config: Path) -> None:
     result = await run_cli("check", "-c", str(config), env=mal.env())
-    assert result.code == 1
+    assert result.code == 3  # a config without tokens is a config problem, not MyAnimeList's
     assert "Run `malcapture`" in result.err
 
 

@@ -54,7 +54,7 @@ def test_a_missing_mal_is_appended_and_only_it_is_reread(tmp_path: Path) -> None
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("settings: {}\nmal:\n  client_id: &id old\nplex:\n  id: *id\n", "an anchor other entries may alias"),
+        ("settings: {}\nmal:\n  extra: &id old\nplex:\n  id: *id\n", "an anchor other entries may alias"),
         ("%YAML 1.1\n---\nsettings: {}\nmal:\n  client_id: old\n", "a directive"),
         ("settings:\n  cache: true\n...\n", "an end marker: what follows is another document"),
         ("{settings: {}, mal: {client_id: old}}\n", "a flow-style root"),

@@ -1,0 +1,144 @@
+"""At a real terminal: whatever ends the login, the terminal is left as it was and the next program can read a line."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from malcapture.terminal import LineEditor
+from tests.conftest import Mal, login_args
+from tests.terminal import COLUMNS, Terminal
+from tests.test_conflicts import redirect_url_from
+
+
+@pytest.fixture
+def term() -> Iterator[Terminal]:
+    terminal = Terminal()
+    yield terminal
+    terminal.close()
+
+
+async def assert_left_as_found(term: Terminal) -> None:
+    assert term.modes() == term.before, "the terminal's modes changed"
+    assert await term.reads_a_line_typed_with_enter(), f"a line typed with Enter was not read:\n{term.output}"
+
+
+def authorize_url(mal: Mal, shown: str) -> str:
+    return next(line for line in shown.splitlines() if line.startswith(f"{mal.base}/v1/oauth2/authorize?"))
+
+
+async def test_the_server_wins(term: Terminal, mal: Mal, config: Path, scripted_browser: Callable[..., Path]) -> None:
+    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
+    process = await term.malcapture(*login_args(mal, config), env=env)
+    assert await term.finish(process) == 0, term.output
+    assert "Opening your browser…" in term.output
+    assert "Authorized as kometa_fan" in term.output
+    await assert_left_as_found(term)
+
+
+async def test_a_paste_of_1100_characters_wins(term: Terminal, mal: Mal, config: Path) -> None:
+    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
+    assert len(pasted) > 1100
+    term.type(pasted + "\r")
+    assert await term.finish(process) == 0, term.output
+    assert "Authorized as kometa_fan" in term.output
+    await assert_left_as_found(term)
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+async def test_an_interruption(term: Terminal, mal: Mal, config: Path, how: str) -> None:
+    before = config.read_bytes()
+    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    await term.expect("press Enter")
+    term.type("http://localhost/?co")  # half a paste, in the middle of which the user gives up
+    await term.expect("?co")
+    if how == "ctrl-c":
+        term.type("\x03")
+    else:
+        process.send_signal(signal.SIGTERM)
+    assert await term.finish(process) == 130
+    assert "Interrupted" in term.output
+    assert "Traceback" not in term.output
+    assert config.read_bytes() == before
+    await assert_left_as_found(term)
+
+
+async def test_ctrl_d_ends_the_login_with_a_message_that_fits(term: Terminal, mal: Mal, config: Path) -> None:
+    before = config.read_bytes()
+    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    await term.expect("press Enter")
+    term.type("\x04")
+    assert await term.finish(process) == 2
+    assert "Input ended (Ctrl-D)" in term.output
+    assert "docker" not in term.output  # the user is at a terminal: no advice to get one
+    assert config.read_bytes() == before
+    await assert_left_as_found(term)
+
+
+async def test_a_timeout(term: Terminal, mal: Mal, config: Path) -> None:
+    process = await term.malcapture(*login_args(mal, config, "--manual", "--timeout", "1"), env=mal.env())
+    assert await term.finish(process) == 5
+    assert "within 1 seconds" in term.output
+    await assert_left_as_found(term)
+
+
+async def test_an_error_from_myanimelist(term: Terminal, mal: Mal, config: Path) -> None:
+    args = login_args(mal, config, "--no-browser")
+    args[args.index("--client-secret") + 1] = "f" * 64  # not the app's: the exchange is refused
+    process = await term.malcapture(*args, env=mal.env())
+    pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
+    term.type(pasted + "\r")
+    assert await term.finish(process) == 1
+    assert "invalid_client" in term.output
+    await assert_left_as_found(term)
+
+
+async def test_a_config_error(term: Terminal, mal: Mal, tmp_path: Path) -> None:
+    process = await term.malcapture(*login_args(mal, tmp_path / "missing.yml"), env=mal.env())
+    assert await term.finish(process) == 3
+    await assert_left_as_found(term)
+
+
+async def test_the_client_id_prompt_after_an_earlier_run_takes_the_typed_id(
+    term: Terminal, mal: Mal, config: Path
+) -> None:
+    first = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    await term.expect("press Enter")
+    term.type("\x03")
+    assert await term.finish(first) == 130
+    process = await term.malcapture(
+        "-c", str(config), "--redirect-uri", mal.redirect, "--manual", "--timeout", "5", env=mal.env()
+    )
+    await term.expect("MyAnimeList client ID: ")
+    term.type(mal.app.client_id + "\r")
+    await term.expect("client secret")
+    term.type("\x03")
+    assert await term.finish(process) == 130
+    assert mal.app.client_id in term.output.split("MyAnimeList client ID: ", 1)[1]
+    await assert_left_as_found(term)
+
+
+async def test_prose_is_wrapped_at_spaces_and_the_url_is_whole(term: Terminal, mal: Mal, config: Path) -> None:
+    process = await term.malcapture(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
+    await term.finish(process)
+    url = authorize_url(mal, term.output)
+    assert len(url) > COLUMNS
+    prose = [line for line in term.output.splitlines() if line != url]
+    assert max(len(line) for line in prose) < COLUMNS
+    waiting = " ".join(term.output.split("Waiting until", 1)[1].split("press Enter.")[0].split())
+    assert "the address the browser shows after you click Allow — paste it here and" in waiting
+
+
+def test_the_line_editor_erases_ignores_arrow_keys_and_keeps_what_follows() -> None:
+    editor = LineEditor()
+    echo, line, ended = editor.feed("abX\x7fc\x1b[Dd")
+    assert (line, ended) == (None, False)
+    assert echo == "abX\b \bcd"
+    _, line, _ = editor.feed("\rnext")
+    assert line == "abcd"
+    assert editor.pending == "next"
+    assert editor.feed("\x15\x04") == ("next" + "\b \b" * 4 + "\r\n", None, True)
