@@ -169,8 +169,10 @@ def _refuse_merged_section(path: Path, root: MappingNode, data: dict[str, Any], 
 def snippet(text: str, line: int, column: int) -> str:
     """The line before and the offending line, numbered, with a caret under the column (as editors show)."""
     lines = text.splitlines()
-    if not 0 <= line < len(lines):
+    if not lines:
         return ""
+    if line >= len(lines):  # the end of the file: point past its last line
+        line, column = len(lines) - 1, len(lines[-1])
     width = len(str(line + 1))
     shown = [f"  {n + 1:>{width}} | {lines[n]}" for n in range(max(0, line - 1), line + 1)]
     return "\n".join([*shown, f"  {'':>{width}} | {' ' * column}^"])
@@ -180,6 +182,13 @@ def _invalid(path: Path, text: str, exc: MarkedYAMLError) -> ConfigError:
     mark = exc.problem_mark or exc.context_mark
     where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
     shown = snippet(text, mark.line, mark.column) if mark else ""
+    start = exc.context_mark
+    if start is not None and mark is not None and start.line != mark.line:  # e.g. where an unclosed quote opened
+        shown = (
+            f"{snippet(text, start.line, start.column)}\n  …\n{shown}"
+            if shown
+            else snippet(text, start.line, start.column)
+        )
     if shown:
         shown = f"\n{shown}\n"
     problem = exc.problem or ""

@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from malcapture import flow
 from malcapture.fakemal import play_browser
 from malcapture.paste import PasteReader
+from malcapture.session import Io, LoginOptions
 from malcapture.ui import StderrReporter
 from tests.conftest import Mal, login_args, port_is_free, read_record, run_cli
 
@@ -97,8 +98,8 @@ async def test_default_redirect_is_sent_in_neither_request(mal: Mal, config: Pat
         status, _ = asyncio.run(play_browser(url))
         return status == 200
 
-    opts = flow.LoginOptions(config, app.client_id, app.secret, timeout=30)
-    io_ = flow.Io(
+    opts = LoginOptions(config, app.client_id, app.secret, timeout=30)
+    io_ = Io(
         StderrReporter(stream=io.StringIO()),
         env=mal.env(),
         open_browser=browser,

@@ -1,0 +1,274 @@
+"""What the user reads: no terminal, a container, tokens that still work, what a save changed, and wording."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from malcapture import flow
+from malcapture.errors import UsageError
+from malcapture.paste import PasteReader
+from malcapture.session import Io, LoginOptions
+from malcapture.ui import StderrReporter, wrapped
+from tests.conftest import Mal, login_args, run_cli
+from tests.terminal import Terminal
+from tests.test_lifecycle import stored
+
+
+async def counting_squatter(port: int, seen: list[str]) -> web.AppRunner:
+    async def answer(request: web.Request) -> web.Response:
+        if request.headers.get("User-Agent") != "malcapture-probe":
+            seen.append(str(request.rel_url))
+        return web.Response(text="hello", headers={"Server": "nginx/1.22.1"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def run_without_stdin(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "malcapture",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return process.returncode, err.decode()
+
+
+async def test_a_busy_port_without_stdin_stops_before_the_browser(
+    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+) -> None:
+    seen: list[str] = []
+    squatter = await counting_squatter(mal.port, seen)
+    before = config.read_bytes()
+    try:
+        env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
+        code, err = await run_without_stdin(*login_args(mal, config), env=env)
+    finally:
+        await squatter.cleanup()
+    assert code == 2, err
+    assert "nginx/1.22.1" in err
+    assert "only way to finish" in err
+    assert "/authorize?" not in err
+    assert not (config.parent / "browser.json").exists()  # the browser was never started
+    assert seen == []  # and the squatting server never saw a code
+    assert config.read_bytes() == before
+
+
+async def test_the_server_without_stdin_waits_for_the_redirect_only(mal: Mal, config: Path) -> None:
+    code, err = await run_without_stdin(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
+    assert code == 5
+    assert "for MyAnimeList's redirect only" in err
+    assert "paste it here" not in err
+
+
+def login_in(root: Path, config: Path, *, manual: bool, no_input: int) -> str:
+    shown = io.StringIO()
+    opts = LoginOptions(config, "0123456789abcdef0123456789abcdef", "s", manual=manual, timeout=1)
+    with pytest.raises(UsageError) as failure:
+        flow.start(opts, Io(StderrReporter(stream=shown), env={}, paste=PasteReader(no_input), root=root))
+    return str(failure.value) + shown.getvalue()
+
+
+def test_a_container_gets_the_container_fixes(tmp_path: Path, config: Path, no_input: int) -> None:
+    (tmp_path / "box").mkdir()
+    (tmp_path / "box" / ".dockerenv").touch()
+    said = login_in(tmp_path / "box", config, manual=True, no_input=no_input)
+    assert "docker run -it" in said
+    assert "docker compose run" in said
+    assert "--bind 0.0.0.0" in said
+    (tmp_path / "host").mkdir()
+    said = login_in(tmp_path / "host", config, manual=True, no_input=no_input)
+    assert "docker" not in said
+    assert "terminal" in said
+
+
+def test_a_container_is_recognised_by_its_cgroup(tmp_path: Path) -> None:
+    from malcapture import container
+
+    (tmp_path / "proc/1").mkdir(parents=True)
+    (tmp_path / "proc/1/cgroup").write_text("0::/system.slice/docker-4f1c.scope\n")
+    assert container.detected(tmp_path)
+    (tmp_path / "proc/1/cgroup").write_text("0::/init.scope\n")
+    assert not container.detected(tmp_path)
+
+
+async def test_working_tokens_are_not_replaced_without_asking(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    before = config.read_bytes()
+    term = Terminal()
+    try:
+        process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+        await term.expect("[y/N]")
+        term.type("\r")
+        assert await term.finish(process) == 0, term.output
+    finally:
+        term.close()
+    assert "works until" in term.output
+    assert "Kept the tokens" in term.output
+    assert "/authorize?" not in term.output
+    assert config.read_bytes() == before
+
+
+async def test_yes_and_no_terminal_go_on_and_say_whose_tokens_are_replaced(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    code, err = await run_without_stdin(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
+    assert code == 5
+    assert "works until" in err
+    assert "user ID" in err
+    assert "[y/N]" not in err
+
+
+async def test_a_save_says_what_changed_where(mal: Mal, config: Path, scripted_browser: Callable[..., Path]) -> None:
+    config.write_text(
+        config.read_text().replace(
+            "  client_secret:\n", "  client_secret:\n  localhost_url: http://localhost/?code=x\n"
+        )
+    )
+    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
+    result = await run_cli(*login_args(mal, config), env=env)
+    assert result.code == 0, result.err
+    assert re.search(r"Changed lines 10-12, 14-17 of .*config.yml: mal.authorization \(access_token", result.err)
+    assert "Filled in mal.client_id and mal.client_secret" in result.err
+    assert "Emptied mal.localhost_url" in result.err
+    assert "previous version is kept as" in result.err
+
+
+async def test_an_appended_section_is_named_with_the_commented_out_one(
+    mal: Mal, tmp_path: Path, scripted_browser: Callable[..., Path]
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("settings:\n  cache: true\n#mal:\n#  client_id: abc\n")
+    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
+    result = await run_cli(*login_args(mal, config), env=env)
+    assert result.code == 0, result.err
+    assert "A new mal: section was added at lines 5-13" in result.err
+    assert "Line 3 holds a commented-out `# mal:`" in result.err
+
+
+async def test_the_success_page_shows_the_absolute_path(
+    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+) -> None:
+    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "malcapture",
+        *login_args(mal, Path("config.yml")),
+        cwd=config.parent,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    page = (config.parent / "browser.json").read_text()
+    assert f"<code>{config}</code>" in page.replace("\\/", "/")
+
+
+async def test_a_yaml_error_shows_the_line_before_and_a_caret(mal: Mal, tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text('plex:\n  url: "http://x\n  token: abc\nmal:\n  client_id: x\n')
+    result = await run_cli(*login_args(mal, config), env=mal.env())
+    assert result.code == 3
+    assert '  2 |   url: "http://x\n' in result.err  # where the unclosed quote opened
+    assert "^" in result.err
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
+async def test_binding_a_loopback_name_is_not_warned_about(mal: Mal, config: Path, host: str) -> None:
+    result = await run_cli(*login_args(mal, config, "--no-browser", "--timeout", "1", "--bind", host), env=mal.env())
+    assert result.code == 5, result.err
+    assert "not just loopback" not in result.err
+
+
+async def test_bind_all_is_warned_about(mal: Mal, config: Path) -> None:
+    result = await run_cli(
+        *login_args(mal, config, "--no-browser", "--timeout", "1", "--bind", "0.0.0.0"), env=mal.env()
+    )
+    assert "not just loopback" in result.err
+
+
+async def test_a_client_id_with_a_stray_character_is_named(mal: Mal, config: Path) -> None:
+    args = login_args(mal, config, "--no-browser", "--timeout", "1")
+    args[args.index("--client-id") + 1] = mal.app.client_id[:5] + "g" + mal.app.client_id[6:]
+    result = await run_cli(*args, env=mal.env())
+    assert "has 'g' (U+0067) at position 6" in result.err
+
+
+async def test_wording_has_no_stray_punctuation(mal: Mal, config: Path) -> None:
+    from malcapture.mal import explain_failure
+
+    error = explain_failure(
+        401,
+        '{"error": "invalid_request", "message": "The refresh token is invalid.", "hint": "Token has been revoked"}',
+        "application/json",
+        "refresh",
+        "x",
+    )
+    assert "The refresh token is invalid. Token has been revoked." in str(error)
+    assert ".;" not in str(error)
+    squat = await counting_squatter(mal.port, [])
+    try:
+        result = await run_cli(*login_args(mal, config, "--timeout", "1"), env=mal.env(), stdin=b"")
+    finally:
+        await squat.cleanup()
+    assert "(or set MALCAPTURE_REDIRECT_URI)." in result.err
+    assert "--redirect-uri. (or" not in result.err
+
+
+async def test_help_shows_plain_defaults_and_whole_summaries() -> None:
+    result = await run_cli("--help", env={"COLUMNS": "100", "TERM": "dumb"})
+    shown = " ".join(result.out.split())
+    assert "Authorize Kometa on MyAnimeList and save the tokens (the default command)." in shown
+    assert "Trade the stored refresh token for new tokens and save them." in shown
+    assert "[default: 300]" in result.out
+    assert "300.0" not in result.out
+    assert "x>=1" not in result.out
+
+
+async def test_refresh_without_a_refresh_token_is_a_config_problem(mal: Mal, config: Path) -> None:
+    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    assert result.code == 3
+    assert "authorize Kometa first" in result.err
+
+
+async def test_demo_cleans_up_unless_kept(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    result = await run_cli("demo", env=env)
+    assert result.code == 0, result.err
+    assert "Authorized as kometa_fan" in result.err
+    assert "No browser can open (there is no graphical display here" in result.err
+    assert list(tmp_path.iterdir()) == []
+    result = await run_cli("demo", "--keep", env=env)
+    assert result.code == 0, result.err
+    kept = list(tmp_path.iterdir())
+    assert len(kept) == 1
+    assert f"kept in {kept[0]}" in result.err
+    assert (kept[0] / "config.yml").is_file()
+
+
+def test_prose_is_wrapped_at_spaces_only() -> None:
+    text = "word " * 30 + "https://example.com/" + "x" * 80
+    lines = wrapped(text.strip(), 40).splitlines()
+    assert all(len(line) <= 39 for line in lines[:-1])
+    assert lines[-1].endswith("x" * 80)  # a long word is never cut
+    assert wrapped("  ssh -L 1:localhost:1 " + "a " * 40, 40).count("\n") == 0  # a command to copy stays whole
