@@ -74,6 +74,7 @@ class FakeMal:
     scripted: dict[str, list[Scripted]] = field(default_factory=dict)
     last_token_form: dict[str, str] = field(default_factory=dict)
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
+    slow: dict[str, float] = field(default_factory=dict)  # path → seconds to wait before really answering
 
     def register(self, redirect_uri: str = "http://localhost/", secret: bool = True) -> App:
         app = App(secrets.token_hex(16), secrets.token_hex(32) if secret else None, [redirect_uri])
@@ -134,6 +135,7 @@ class FakeMal:
             answer = queue.pop(0)
             await asyncio.sleep(answer.delay)
             return web.Response(status=answer.status, text=answer.body, content_type=answer.content_type)
+        await asyncio.sleep(self.slow.get(request.path, 0))
         return await handler(request)
 
     async def authorize(self, request: web.Request) -> web.StreamResponse:

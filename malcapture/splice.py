@@ -206,6 +206,9 @@ class Splicer:
 
     def last_content(self, key: Node, value: Node) -> int:
         """An index on the last line that holds this entry's content (not its trailing comments)."""
+        if value.start_mark.index < key.end_mark.index:  # `key: *name`: the alias is the content
+            found = ALIAS.match(self.text, self.colon_end(key))
+            return found.end(1) - 1 if found else self.colon_end(key) - 1
         if isinstance(value, (MappingNode, SequenceNode)) and not value.flow_style and value.value:
             last = value.value[-1]
             return self.last_content(*last) if isinstance(value, MappingNode) else self.last_content(key, last)
