@@ -128,6 +128,10 @@ def parse_tokens(data: Mapping[str, Any]) -> TokenSet:
 def _text(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise TypeError("a token is missing or not text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TypeError("a token holds characters that cannot be written as text") from None
     return value
 
 

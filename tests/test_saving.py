@@ -336,3 +336,11 @@ async def test_tokens_that_cannot_be_saved_go_to_a_file_as_well(mal: Mal, config
     assert oct(kept[0].stat().st_mode & 0o777) == "0o600"
     assert kept[0].read_text() == result.out  # the same mal: block, also on stdout
     assert "A folder is in the way" in result.err
+
+
+def test_a_token_that_cannot_be_written_as_text_is_a_clear_error() -> None:
+    from malcapture.errors import MalError
+    from malcapture.mal import parse_tokens
+
+    with pytest.raises(MalError, match="cannot be written as text"):
+        parse_tokens({"access_token": "abc\ud800", "expires_in": 60, "refresh_token": "def"})
