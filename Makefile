@@ -11,7 +11,9 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "Cannot create a virtual environment with $(PYTHON). On Debian or Ubuntu: sudo apt install python3-venv"; \
+	  exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
@@ -36,8 +38,9 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)  ## measure the login against google-auth-oauthlib's, --help, memory and a 5,000-line save
 	$(BIN)/python scripts/bench.py
 
-contract: $(STAMP)  ## check the installed command against ../shared/CONTRACT.md
-	../shared/tools/check-contract $(BIN)/malcapture
+contract: $(STAMP)  ## check the installed command against ../shared/CONTRACT.md (beside the project)
+	@if [ -x ../shared/tools/check-contract ]; then ../shared/tools/check-contract $(BIN)/malcapture; \
+	else echo "The contract check lives beside the project, in ../shared/tools/check-contract, which this clone does not have: nothing to check."; fi
 
-clean:  ## remove .venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+clean:  ## remove .venv, caches and build output
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info build dist .coverage

@@ -46,11 +46,14 @@ def replace_file(
         _write_new(target, data, 0o600, None, rename, None)
         return Replaced(None, False, False)
     info = os.stat(target)
+    single = _is_mount_of_its_own(target, info)
+    if not os.access(target.parent, os.W_OK):  # no temporary file, no backup beside it: in place
+        _write_in_place(target, data, old)
+        return Replaced(None, True, single)
     backup = backup_path(target)
     _write_new(backup, old, 0o600, None, os.replace, None)
     with contextlib.suppress(OSError):
         os.setxattr(backup, BACKUP_MARK, b"1")
-    single = _is_mount_of_its_own(target, info)
     if info.st_nlink > 1 or single:
         _write_in_place(target, data, old)
         return Replaced(backup, True, single)

@@ -11,7 +11,7 @@ import contextlib
 import time
 from concurrent.futures import Future
 
-from malcapture import interrupts, kometa_config, pages
+from malcapture import interrupts, kometa_config, lock, pages
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, MalError, TimedOut, UsageError
 from malcapture.loopback import CallbackServer
 from malcapture.mal import MalClient
@@ -119,7 +119,8 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
             account = await mal.whoami(tokens.access_token) if opts.verify else None
         hold.block = kometa_config.mal_block(creds, tokens)
         if not (opts.print_block or config is None):
-            saved = kometa_config.save_issued(config, tokens, creds)
+            with lock.exclusive(config.path, io.reporter.info):
+                saved = kometa_config.save_issued(config, tokens, creds)
             hold.saved_to = saved.path
     if opts.print_block or config is None:
         return LoginResult(account, None, hold.block)

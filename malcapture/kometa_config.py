@@ -208,15 +208,9 @@ def _invalid(path: Path, text: str, exc: MarkedYAMLError) -> ConfigError:
 
 
 def check_writable(config: KometaConfig) -> None:
-    """The file must be writable; its folder only where a rename is how it will be replaced."""
+    """The file must be writable. Its folder need not be: then the file is written in place, without a backup."""
     if not os.access(config.target, os.W_OK):
         raise ConfigError(f"The config file {config.path} is not writable.", WRITE_ADVICE)
-    if not os.access(config.target.parent, os.W_OK):
-        raise ConfigError(
-            f"malcapture cannot create files in {config.target.parent} "
-            "(needed for a safe write and the config.yml.bak backup).",
-            WRITE_ADVICE,
-        )
 
 
 @dataclass(frozen=True)
@@ -281,7 +275,11 @@ def _read_again(config: KometaConfig) -> bytes:
 
 def _where_backup(replaced: Replaced) -> tuple[str, ...]:
     if replaced.backup is None:
-        return ()
+        return (
+            ("Its folder is read-only, so it was written in place and no backup was kept.",)
+            if replaced.in_place
+            else ()
+        )
     told = f"The previous version is kept as {replaced.backup}."
     if replaced.backup.name.endswith(".malcapture.bak"):
         theirs = replaced.backup.with_name(replaced.backup.name.removesuffix(".malcapture.bak") + ".bak")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from malcapture import interrupts, kometa_config
+from malcapture import interrupts, kometa_config, lock
 from malcapture.credentials import clean, resolve_credentials
 from malcapture.endpoints import Endpoints
 from malcapture.errors import ConfigError, MalError, NetworkError, UsageError
@@ -108,6 +108,20 @@ async def refresh(
     reporter: Reporter,
     if_expiring_within: timedelta | None = None,
     now: Clock = utc_now,
+) -> RefreshResult:
+    # From reading the refresh token to saving its successor: another run would spend the same token.
+    with lock.exclusive(path, reporter.info):
+        return await _refresh(path, client_id, client_secret, env, reporter, if_expiring_within, now)
+
+
+async def _refresh(
+    path: Path,
+    client_id: str | None,
+    client_secret: str | None,
+    env: Mapping[str, str],
+    reporter: Reporter,
+    if_expiring_within: timedelta | None,
+    now: Clock,
 ) -> RefreshResult:
     config = kometa_config.load(path)
     kometa_config.check_writable(config)

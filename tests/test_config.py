@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from malcapture import kometa_config as kc
 from malcapture.errors import ConfigError, TokensNotSaved
 from malcapture.tokens import TokenSet
+from tests.conftest import SMALL_CONFIG
 
 TOKENS = TokenSet("eyJ0" + "a" * 900, "Bearer", 2678400, "def50200" + "b" * 700)
 CREDS = kc.Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
@@ -253,33 +254,51 @@ def test_tokens_are_carried_when_the_save_fails(tmp_path: Path) -> None:
     assert caught.value.exit_code == 3
 
 
-def run_as_nobody(*args: str) -> subprocess.CompletedProcess[str] | None:
+def run_without_privileges(*args: str) -> subprocess.CompletedProcess[str] | None:
+    """As root without any capability: still uid 0 (the checkout stays readable), but no override of
+    file modes. None where that cannot be arranged (not root, no setpriv)."""
     runner = shutil.which("setpriv")
     if os.geteuid() != 0 or runner is None:
         return None
-    command = [runner, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, env={**os.environ, "HOME": "/tmp"})
+    command = [runner, "--inh-caps=-all", "--bounding-set=-all", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
-def test_a_read_only_file_is_refused_before_anything_happens() -> None:
+def test_a_read_only_file_is_refused_before_anything_happens(tmp_path: Path) -> None:
     import sys
-    import tempfile
 
-    folder = Path(tempfile.mkdtemp(prefix="malcapture-ro-"))  # pytest's own tmp is private to root
-    folder.chmod(0o755)
-    path = write(folder, "mal:\n  client_id: abc\n")
-    path.chmod(0o644)
-    try:
-        result = run_as_nobody(sys.executable, "-m", "malcapture", "-c", str(path), "--manual", "--client-id", "x" * 32)
-    finally:
-        text = path.read_text()
-        shutil.rmtree(folder)
+    path = write(tmp_path, "mal:\n  client_id: abc\n")
+    path.chmod(0o444)
+    result = run_without_privileges(
+        sys.executable, "-m", "malcapture", "-c", str(path), "--manual", "--client-id", "x" * 32
+    )
     if result is None:
-        pytest.skip("needs root and setpriv to run the CLI as an unprivileged user")
+        pytest.skip("needs root and setpriv to drop the privileges that override file modes")
     assert result.returncode == 3, result.stderr
     assert "not writable" in result.stderr
     assert "Open this URL" not in result.stderr  # refused before the browser step
-    assert text == "mal:\n  client_id: abc\n"
+    assert path.read_text() == "mal:\n  client_id: abc\n"
+
+
+def test_a_read_only_folder_still_lets_the_file_be_saved(tmp_path: Path) -> None:
+    import sys
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    path = write(folder, SMALL_CONFIG)
+    folder.chmod(0o555)
+    code = (
+        "from pathlib import Path; from malcapture import kometa_config as kc; from tests.test_config import *; "
+        f"saved = kc.save_tokens(kc.load(Path({str(path)!r})), TOKENS, CREDS); print(saved.changes[-1])"
+    )
+    result = run_without_privileges(sys.executable, "-c", code)
+    folder.chmod(0o755)
+    if result is None:
+        pytest.skip("needs root and setpriv to drop the privileges that override file modes")
+    assert result.returncode == 0, result.stderr
+    assert "no backup was kept" in result.stdout
+    assert TOKENS.access_token in path.read_text()
+    assert sorted(p.name for p in folder.iterdir()) == ["config.yml"]
 
 
 printable = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=60)

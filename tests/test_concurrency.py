@@ -1,0 +1,102 @@
+"""Two runs at once on one config: one at a time, a refresh refused because another run refreshed first
+is no alarm, and a killed run leaves no lock behind."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import Mal, run_cli
+from tests.test_lifecycle import stored
+
+
+async def start_refresh(mal: Mal, config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "malcapture",
+        "refresh",
+        "-c",
+        str(config),
+        env=mal.env(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_two_refreshes_at_once_both_succeed(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    for _ in range(3):
+        first, second = await start_refresh(mal, config), await start_refresh(mal, config)
+        answers = await asyncio.gather(first.communicate(), second.communicate())
+        errors = [err.decode() for _, err in answers]
+        assert (first.returncode, second.returncode) == (0, 0), errors
+        assert "Error" not in "".join(errors)
+        check = await run_cli("check", "-c", str(config), env=mal.env())
+        assert check.code == 0, check.err
+
+
+async def test_a_second_run_says_for_whom_it_waits(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    mal.fake.slow["/v1/oauth2/token"] = 1.0
+    first = await start_refresh(mal, config)
+    while mal.fake.hits["/v1/oauth2/token"] == 0:  # noqa: ASYNC110 (the fake only counts; no event to await)
+        await asyncio.sleep(0.02)
+    second = await start_refresh(mal, config)
+    (_, _), (_, err) = await asyncio.gather(first.communicate(), second.communicate())
+    assert second.returncode == 0, err.decode()
+    assert f"another malcapture (pid {first.pid}) is saving" in err.decode()
+
+
+async def test_a_lock_left_by_kill_9_does_not_block_the_next_run(mal: Mal, config: Path) -> None:
+    stored(mal, config)
+    mal.fake.slow["/v1/oauth2/token"] = 5.0
+    victim = await start_refresh(mal, config)
+    while mal.fake.hits["/v1/oauth2/token"] == 0:  # noqa: ASYNC110 (the fake only counts; no event to await)
+        await asyncio.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    await victim.wait()
+    mal.fake.slow.clear()
+    assert config.with_name(".config.yml.malcapture.lock").exists()  # the file stays; its lock went with the process
+    result = await run_cli("refresh", "-c", str(config), env=mal.env(), timeout=10)
+    assert result.code == 0, result.err
+    assert "Waiting" not in result.err
+
+
+async def test_a_refresh_refused_because_another_program_refreshed_meanwhile_is_no_alarm(
+    mal: Mal, config: Path
+) -> None:
+    old = stored(mal, config)
+    mal.fake.slow["/v1/oauth2/token"] = 1.0
+    process = await start_refresh(mal, config)
+    while mal.fake.hits["/v1/oauth2/token"] == 0:  # noqa: ASYNC110 (the fake only counts; no event to await)
+        await asyncio.sleep(0.02)
+    # Kometa refreshes on its own meanwhile (it takes no lock): the old refresh token dies, new ones are saved.
+    del mal.fake.refresh_tokens[str(old["refresh_token"])]
+    new = mal.fake.issue_tokens(mal.app.client_id)
+    text = config.read_text()
+    for key in ("access_token", "refresh_token"):
+        text = text.replace(str(old[key]), str(new[key]))
+    config.write_text(text)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    said = err.decode()
+    assert process.returncode == 0, said
+    assert "refreshed meanwhile" in said
+    assert "authorize again" not in said
+    assert "belong to kometa_fan" in said
+    assert str(new["refresh_token"]) in config.read_text()
+
+
+async def test_a_refresh_token_that_is_still_the_stored_one_and_refused_means_authorize_again(
+    mal: Mal, config: Path
+) -> None:
+    old = stored(mal, config)
+    del mal.fake.refresh_tokens[str(old["refresh_token"])]
+    before = config.read_bytes()
+    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    assert result.code == 1
+    assert "authorize again" in result.err
+    assert config.read_bytes() == before
