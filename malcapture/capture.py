@@ -107,7 +107,7 @@ async def _read_pastes(io: Io, started: Started, paste_only: bool) -> Callback:
 
 async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     if isinstance(callback, Refused):
-        raise _refusal(callback)
+        raise refusal(callback)
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
     creds, config = started.creds, started.config
@@ -129,7 +129,7 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
     return LoginResult(account, saved.path, changes=saved.changes)
 
 
-def _refusal(callback: Refused) -> MalcaptureError:
+def refusal(callback: Refused) -> MalcaptureError:
     said = " — ".join(part for part in (callback.message, callback.hint) if part)
     if callback.denied:
         return AccessDenied(

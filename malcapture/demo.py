@@ -11,11 +11,11 @@ import difflib
 import os
 import re
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 from malcapture import browser, fakemal, flow, lifecycle
+from malcapture.ports import free_port
 from malcapture.session import Io, LoginOptions
 from malcapture.ui import Reporter
 
@@ -45,13 +45,6 @@ mal:
     expires_in:
     refresh_token:
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def shorten_tokens(text: str) -> str:

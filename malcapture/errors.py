@@ -7,11 +7,15 @@
     ├── MalError               1  MyAnimeList answered with an error
     │   └── NetworkError       1  MyAnimeList could not be reached
     ├── AccessDenied           4  the user clicked Deny
-    ├── TimedOut               5  no redirect and no paste in time
-    ├── InputRejected          -  a pasted line or a stray request that is not the redirect:
-    │                             explained, and the wait goes on (it never reaches the CLI)
-    └── PortConflict           -  the redirect cannot reach us: explained, and the flow goes
-                                  on in paste mode (it never reaches the CLI)
+    └── TimedOut               5  no redirect and no paste in time
+
+    Explained                     (base) not failures: the flow explains them and goes on, so
+    ├── InputRejected             they never reach the CLI — and if one did, it would be a bug
+    │                             and keep its traceback
+    │                             a pasted line or a stray request that is not the redirect:
+    │                             explained, and the wait goes on
+    └── PortConflict              the redirect cannot reach us: explained, and the flow goes on
+                                  in paste mode
 
 The CLI prints `str(error)` and exits with `error.exit_code`; anything else is a bug and keeps
 its traceback.
@@ -20,8 +24,8 @@ its traceback.
 from __future__ import annotations
 
 
-class MalcaptureError(Exception):
-    exit_code = 1
+class Message(Exception):
+    """What happened and what to do next: printed as two lines."""
 
     def __init__(self, what: str, advice: str = "") -> None:
         super().__init__(what)
@@ -30,6 +34,10 @@ class MalcaptureError(Exception):
 
     def __str__(self) -> str:
         return f"{self.what}\n{self.advice}" if self.advice else self.what
+
+
+class MalcaptureError(Message):
+    exit_code = 1
 
 
 class UsageError(MalcaptureError):
@@ -64,9 +72,13 @@ class TimedOut(MalcaptureError):
     exit_code = 5
 
 
-class InputRejected(MalcaptureError):
-    exit_code = 2
+class Explained(Message):
+    pass
 
 
-class PortConflict(MalcaptureError):
-    exit_code = 2
+class InputRejected(Explained):
+    pass
+
+
+class PortConflict(Explained):
+    pass

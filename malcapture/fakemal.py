@@ -12,6 +12,7 @@ import base64
 import json
 import re
 import secrets
+import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -28,6 +29,7 @@ INVALID_GRANT = (
     "is invalid, expired, revoked, does not match the redirection URI used in the authorization request, "
     "or was issued to another client."
 )
+MISSING = "The request is missing a required parameter."  # league/oauth2-server's words for most 400s
 DENIED = {
     "error": "access_denied",
     "message": "The resource owner or authorization server denied the request.",
@@ -156,14 +158,14 @@ class FakeMal:
             return error(
                 400,
                 "invalid_request",
-                "The request is missing a required parameter.",
+                MISSING,
                 "Code challenge method must be `plain`",
             )
         if not CHALLENGE.fullmatch(q.get("code_challenge", "")):
             return error(
                 400,
                 "invalid_request",
-                "The request is missing a required parameter.",
+                MISSING,
                 "Check the `code_challenge` parameter",
             )
         redirect = sent if sent is not None else app.redirect_uris[0]
@@ -198,7 +200,7 @@ class FakeMal:
             return error(
                 400,
                 "invalid_request",
-                "The request is missing a required parameter.",
+                MISSING,
                 "Check the `grant_type` parameter",
             )
         form = {k: str(v) for k, v in (await request.post()).items()}
@@ -221,34 +223,32 @@ class FakeMal:
             return error(
                 400,
                 "invalid_request",
-                "The request is missing a required parameter.",
+                MISSING,
                 "Cannot decrypt the authorization code",
             )
         if grant.used:
             return error(
                 400,
                 "invalid_request",
-                "The request is missing a required parameter.",
+                MISSING,
                 "Authorization code has been revoked",
             )
         if grant.expires < time.time():
-            return error(
-                400, "invalid_request", "The request is missing a required parameter.", "Authorization code has expired"
-            )
+            return error(400, "invalid_request", MISSING, "Authorization code has expired")
         if grant.client_id != app.client_id:
             return error(
                 400,
                 "invalid_request",
-                "The request is missing a required parameter.",
+                MISSING,
                 "Authorization code was not issued to this client",
             )
         if grant.sent_redirect and form.get("redirect_uri") != grant.redirect_uri:
-            return error(400, "invalid_request", "The request is missing a required parameter.", "Invalid redirect URI")
+            return error(400, "invalid_request", MISSING, "Invalid redirect URI")
         if "code_verifier" not in form:
             return error(
                 400,
                 "invalid_request",
-                "The request is missing a required parameter.",
+                MISSING,
                 "Check the `code_verifier` parameter",
             )
         if form["code_verifier"] != grant.challenge:
@@ -322,9 +322,9 @@ async def play_browser(url: str, choice: str = "allow") -> tuple[int, str]:
 
 async def serve(fake: FakeMal, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
     """Start the stand-in on loopback; returns the runner (to clean up) and its base URL."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.bind((host, port))
     runner = web.AppRunner(fake.application(), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://{host}:{bound}"
+    await web.SockSite(runner, sock).start()
+    return runner, f"http://{host}:{sock.getsockname()[1]}"

@@ -45,6 +45,14 @@ def claim(target: RedirectTarget, bind_host: str | None = None) -> list[socket.s
     return sockets
 
 
+def free_port() -> int:
+    """A port nothing listens on now, for the demo's redirect URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
 def _hosts(bind_host: str) -> tuple[str, ...]:
     bare = bind_host.strip("[]")
     return ("127.0.0.1", "::1") if bare == "localhost" else (bare,)

@@ -29,9 +29,10 @@ from importlib import metadata
 from pathlib import Path
 
 from malcapture import kometa_config
-from malcapture.demo import SAMPLE_CONFIG, free_port
+from malcapture.demo import SAMPLE_CONFIG
 from malcapture.fakemal import FakeMal, serve
 from malcapture.kometa_config import Credentials
+from malcapture.ports import free_port
 from malcapture.tokens import TokenSet
 
 HERE = Path(__file__).resolve().parent

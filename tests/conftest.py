@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from malcapture.demo import free_port
 from malcapture.fakemal import App, FakeMal, serve
+from malcapture.ports import free_port
 
 __all__ = ["free_port"]
 

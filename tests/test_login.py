@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from ruamel.yaml import YAML
 
-from malcapture import flow
+from malcapture import __version__, flow
 from malcapture.fakemal import play_browser
 from malcapture.paste import PasteReader
 from malcapture.session import Io, LoginOptions
@@ -171,7 +171,7 @@ async def test_a_bad_option_value_exits_2(mal: Mal, config: Path) -> None:
 async def test_version_and_python_m() -> None:
     result = await run_cli("--version", env={})
     assert result.code == 0
-    assert result.out.startswith("malcapture 0.")
+    assert result.out == f"malcapture {__version__}\n"
 
 
 # The fake refuses what MyAnimeList refuses.
