@@ -30,11 +30,13 @@ class LoginByDefault(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args or args[0] not in HELP_FLAGS:
-            at = self._command_at(ctx, args)
+            at = self._first_word(ctx, args)
+            # The first word leads (an unknown one then gets "No such command", not login's help).
             args = ["login", *args] if at is None else [args[at], *args[:at], *args[at + 1 :]]
         return super().parse_args(ctx, args)
 
-    def _command_at(self, ctx: Any, args: list[str]) -> int | None:
+    def _first_word(self, ctx: Any, args: list[str]) -> int | None:
+        """Where the first argument that is not an option or an option's value is, if any."""
         valued = {
             name
             for command in self.commands.values()
@@ -47,7 +49,7 @@ class LoginByDefault(TyperGroup):
             if skip or arg.startswith("-"):
                 skip = not skip and arg in valued
                 continue
-            return index if arg in self.commands else None
+            return index
         return None
 
     def format_options(self, ctx: Any, formatter: Any) -> None:

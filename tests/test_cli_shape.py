@@ -60,3 +60,9 @@ async def test_a_login_option_before_check_is_refused_by_name(config: Path) -> N
     result = await run_cli("--manual", "check", "-c", str(config), env={})
     assert result.code == 2
     assert "--manual" in result.err
+
+
+async def test_an_unknown_command_is_named_not_handed_to_login() -> None:
+    result = await run_cli("frobnicate", "--help", env={"COLUMNS": "200", "TERM": "dumb"})
+    assert result.code == 2
+    assert "No such command 'frobnicate'" in result.err
