@@ -52,7 +52,7 @@ def replace_file(
         return Replaced(None, True, single)
     backup = backup_path(target)
     _write_new(backup, old, 0o600, None, os.replace, None)
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, AttributeError):  # no extended attributes: the backup is just unmarked
         os.setxattr(backup, BACKUP_MARK, b"1")
     if info.st_nlink > 1 or single:
         _write_in_place(target, data, old)

@@ -11,7 +11,7 @@ import contextlib
 import time
 from concurrent.futures import Future
 
-from malcapture import interrupts, kometa_config, lock, pages
+from malcapture import interrupts, kometa_config, pages
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, MalError, TimedOut, UsageError
 from malcapture.loopback import CallbackServer
 from malcapture.mal import MalClient
@@ -75,7 +75,7 @@ async def _wait(server: CallbackServer | None, started: Started, opts: LoginOpti
         with contextlib.suppress(asyncio.CancelledError):
             await paste  # the terminal's modes come back before anything else is printed
     if not done:
-        what = "No redirect arrived" if can_paste is False else "No redirect arrived and nothing was pasted"
+        what = "No redirect arrived and nothing was pasted" if can_paste else "No redirect arrived"
         raise TimedOut(f"{what} within {opts.timeout:g} seconds; the config was not changed.", started.advice)
     return done.pop().result()
 
@@ -119,8 +119,7 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
             account = await mal.whoami(tokens.access_token) if opts.verify else None
         hold.block = kometa_config.mal_block(creds, tokens)
         if not (opts.print_block or config is None):
-            with lock.exclusive(config.path, io.reporter.info):
-                saved = kometa_config.save_issued(config, tokens, creds)
+            saved = kometa_config.save_issued(config, tokens, creds, lock_says=io.reporter.info)
             hold.saved_to = saved.path
     if opts.print_block or config is None:
         return LoginResult(account, None, hold.block)

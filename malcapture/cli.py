@@ -17,7 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from malcapture import __version__, interrupts, terminal
-from malcapture.errors import MalcaptureError, TokensNotSaved, UsageError
+from malcapture.errors import MalcaptureError, TokensNotSaved
 from malcapture.ui import StderrReporter
 
 T = TypeVar("T")
@@ -266,7 +266,11 @@ def _ask(question: str, hide: bool) -> str:
     import getpass
 
     if hide:
-        return getpass.getpass(f"{question}: ", stream=sys.stderr)
+        try:
+            return getpass.getpass(f"{question}: ", stream=sys.stderr)
+        except EOFError:  # Ctrl-D: no answer
+            sys.stderr.write("\n")
+            return ""
     sys.stderr.write(f"{question}: ")
     sys.stderr.flush()
     return sys.stdin.readline()
@@ -315,6 +319,3 @@ def main() -> None:
     interrupts.install()
     with terminal.kept(0):
         app()
-
-
-__all__ = ["UsageError", "app", "main"]

@@ -17,7 +17,7 @@ from malcapture import browser, container, kometa_config, pkce, ports
 from malcapture.credentials import resolve_credentials
 from malcapture.endpoints import Endpoints
 from malcapture.errors import ConfigError, PortConflict, UsageError
-from malcapture.kometa_config import Credentials, KometaConfig
+from malcapture.kometa_config import KometaConfig
 from malcapture.redirect import RedirectTarget, is_loopback_host, parse_redirect_uri
 from malcapture.session import Io, LoginOptions, LoginResult, Started
 from malcapture.tokens import jwt_claims, jwt_expiry
@@ -179,7 +179,7 @@ def _announce(
 
 
 def _advice_on_timeout(target: RedirectTarget, headless: str | None, listening: bool, io: Io) -> str:
-    if io.in_container and not io.paste.interactive:
+    if not io.paste.interactive and io.in_container:
         return container.fixes(target.port)
     if headless and listening:
         return (
@@ -195,6 +195,3 @@ def _open(open_browser: Callable[[str], bool], url: str, opened: Future[bool]) -
         opened.set_result(open_browser(url))
     except Exception as exc:  # reported, not raised: the flow goes on with the paste prompt
         opened.set_exception(exc)
-
-
-__all__ = ["Credentials", "login", "run", "start"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import os
 import re
 import stat
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node
 
+from malcapture import lock
 from malcapture.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
 from malcapture.errors import ConfigError, TokensNotSaved, UsageError
 from malcapture.placeholders import env_name, is_placeholder, kometa_secrets, resolve
@@ -305,10 +307,16 @@ def advice_for(exc: OSError) -> str:
     return WRITE_ADVICE
 
 
-def save_issued(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> Saved:
-    """save_tokens for tokens MyAnimeList has just issued: a failure keeps them in a file and on stdout."""
+def save_issued(
+    config: KometaConfig, tokens: TokenSet, creds: Credentials, lock_says: Callable[[str], None] | None = None
+) -> Saved:
+    """save_tokens for tokens MyAnimeList has just issued: a failure keeps them in a file and on stdout.
+
+    With `lock_says`, the config's lock is taken here (a wait is told through it); without, the caller holds it.
+    """
     try:
-        return save_tokens(config, tokens, creds)
+        with lock.exclusive(config.path, lock_says) if lock_says else contextlib.nullcontext():
+            return save_tokens(config, tokens, creds)
     except ConfigError as exc:
         block = mal_block(creds, tokens)
         kept = keep_tokens(config.target.parent, block)

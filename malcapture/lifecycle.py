@@ -149,7 +149,7 @@ async def _refresh(
                     raise
                 return found
         hold.block = kometa_config.mal_block(creds, tokens)
-        saved = kometa_config.save_issued(config, tokens, creds)
+        saved = kometa_config.save_issued(config, tokens, creds)  # the lock is held: see refresh()
         hold.saved_to = saved.path
     return RefreshResult(True, jwt_expiry(tokens.access_token), saved.path, saved.changes)
 

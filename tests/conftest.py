@@ -8,7 +8,7 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -130,21 +130,46 @@ class Result:
     err: str
 
 
-async def run_cli(*args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60) -> Result:
-    """The real command, as a user runs it: a subprocess with its own stdin, stdout and stderr."""
-    process = await asyncio.create_subprocess_exec(
+async def spawn_cli(
+    *args: str,
+    env: dict[str, str],
+    stdin: int = asyncio.subprocess.DEVNULL,
+    cwd: Path | None = None,
+    under: Sequence[str] = (),
+) -> asyncio.subprocess.Process:
+    """The real command, started as a user starts it (`under` a wrapper such as setpriv, if given);
+    stdin is /dev/null, as a service has it, unless told; stdout and stderr are pipes."""
+    return await asyncio.create_subprocess_exec(
+        *under,
         sys.executable,
         "-m",
         "malcapture",
         *args,
         env=env,
-        stdin=asyncio.subprocess.PIPE,
+        cwd=cwd,
+        stdin=stdin,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def first_hit(fake: FakeMal, path: str) -> None:
+    """Wait until the fake has received a request for `path`."""
+    while fake.hits[path] == 0:  # noqa: ASYNC110 (the fake only counts requests; there is no event to await)
+        await asyncio.sleep(0.02)
+
+
+async def run_cli(*args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60) -> Result:
+    """The real command, as a user runs it: a subprocess with its own stdin, stdout and stderr."""
+    process = await spawn_cli(*args, env=env, stdin=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(stdin if stdin is not None else b""), timeout)
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), err.decode())
+
+
+async def desktop_login(mal: Mal, config: Path, browser: Path, *extra: str) -> Result:
+    """A login on a desktop: a display, and `browser` (a scripted_browser) clicks for the user."""
+    return await run_cli(*login_args(mal, config, *extra), env=mal.env(BROWSER=str(browser), DISPLAY=":99"))
 
 
 def executable(path: Path, text: str) -> Path:

@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
-from tests.conftest import Mal, run_cli
+import pytest
+
+from tests.conftest import Mal, first_hit, run_cli, spawn_cli
 from tests.test_lifecycle import stored
 
 
 async def start_refresh(mal: Mal, config: Path) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "malcapture",
-        "refresh",
-        "-c",
-        str(config),
-        env=mal.env(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await spawn_cli("refresh", "-c", str(config), env=mal.env())
 
 
 async def test_two_refreshes_at_once_both_succeed(mal: Mal, config: Path) -> None:
@@ -43,8 +33,7 @@ async def test_a_second_run_says_for_whom_it_waits(mal: Mal, config: Path) -> No
     stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 1.0
     first = await start_refresh(mal, config)
-    while mal.fake.hits["/v1/oauth2/token"] == 0:  # noqa: ASYNC110 (the fake only counts; no event to await)
-        await asyncio.sleep(0.02)
+    await first_hit(mal.fake, "/v1/oauth2/token")
     second = await start_refresh(mal, config)
     (_, _), (_, err) = await asyncio.gather(first.communicate(), second.communicate())
     assert second.returncode == 0, err.decode()
@@ -55,8 +44,7 @@ async def test_a_lock_left_by_kill_9_does_not_block_the_next_run(mal: Mal, confi
     stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 5.0
     victim = await start_refresh(mal, config)
-    while mal.fake.hits["/v1/oauth2/token"] == 0:  # noqa: ASYNC110 (the fake only counts; no event to await)
-        await asyncio.sleep(0.02)
+    await first_hit(mal.fake, "/v1/oauth2/token")
     victim.send_signal(signal.SIGKILL)
     await victim.wait()
     mal.fake.slow.clear()
@@ -72,8 +60,7 @@ async def test_a_refresh_refused_because_another_program_refreshed_meanwhile_is_
     old = stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 1.0
     process = await start_refresh(mal, config)
-    while mal.fake.hits["/v1/oauth2/token"] == 0:  # noqa: ASYNC110 (the fake only counts; no event to await)
-        await asyncio.sleep(0.02)
+    await first_hit(mal.fake, "/v1/oauth2/token")
     # Kometa refreshes on its own meanwhile (it takes no lock): the old refresh token dies, new ones are saved.
     del mal.fake.refresh_tokens[str(old["refresh_token"])]
     new = mal.fake.issue_tokens(mal.app.client_id)
@@ -99,4 +86,25 @@ async def test_a_refresh_token_that_is_still_the_stored_one_and_refused_means_au
     result = await run_cli("refresh", "-c", str(config), env=mal.env())
     assert result.code == 1
     assert "authorize again" in result.err
+    assert config.read_bytes() == before
+
+
+def test_a_lock_held_too_long_is_given_up_with_the_config_unchanged(config: Path) -> None:
+    import fcntl
+    import os
+
+    from malcapture import lock
+    from malcapture.errors import ConfigError
+
+    before = config.read_bytes()
+    holder = os.open(lock.lock_path(config.resolve()), os.O_RDWR | os.O_CREAT)
+    os.write(holder, b"4242\n")
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    said: list[str] = []
+    try:
+        with pytest.raises(ConfigError, match=r"\(pid 4242\) kept .* locked"), lock.exclusive(config, said.append, 0.3):
+            config.write_text("never")  # pragma: no cover - the lock is never had
+    finally:
+        os.close(holder)
+    assert said == [f"Waiting: another malcapture (pid 4242) is saving {config.resolve()}."]
     assert config.read_bytes() == before

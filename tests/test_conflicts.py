@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from malcapture.fakemal import play_browser
-from tests.conftest import Mal, login_args, port_is_free, read_record, run_cli
+from tests.conftest import Mal, login_args, port_is_free, read_record, run_cli, spawn_cli
 
 
 async def squatter(host: str, port: int) -> web.AppRunner:
@@ -65,13 +64,7 @@ async def test_privileged_port_without_privileges_is_explained(mal: Mal, config:
     if os.geteuid() != 0 or setpriv is None:
         pytest.skip("needs root and setpriv to run the CLI without the privilege to bind low ports")
     app = mal.fake.register("http://localhost:81/")
-    process = await asyncio.create_subprocess_exec(
-        setpriv,
-        "--inh-caps=-all",
-        "--bounding-set=-all",
-        sys.executable,
-        "-m",
-        "malcapture",
+    process = await spawn_cli(
         "-c",
         str(config),
         "--client-id",
@@ -84,9 +77,7 @@ async def test_privileged_port_without_privileges_is_explained(mal: Mal, config:
         "--timeout",
         "2",
         env=mal.env(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        under=(setpriv, "--inh-caps=-all", "--bounding-set=-all"),
     )
     _, err = await asyncio.wait_for(process.communicate(), 30)
     text = err.decode()
@@ -123,16 +114,7 @@ async def test_a_forwarded_redirect_still_arrives_while_headless(mal: Mal, confi
 
 async def start_waiting(mal: Mal, config: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str, str]:
     """Start a login and read stderr up to the authorize URL; returns what was read too."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "malcapture",
-        *login_args(mal, config, *extra),
-        env=mal.env(),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn_cli(*login_args(mal, config, *extra), env=mal.env(), stdin=asyncio.subprocess.PIPE)
     assert process.stderr is not None
     head, url = "", ""
     while not url:

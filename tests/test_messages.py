@@ -6,7 +6,6 @@ import asyncio
 import io
 import os
 import re
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from malcapture.errors import UsageError
 from malcapture.paste import PasteReader
 from malcapture.session import Io, LoginOptions
 from malcapture.ui import StderrReporter, wrapped
-from tests.conftest import Mal, login_args, run_cli
+from tests.conftest import Mal, desktop_login, login_args, run_cli, spawn_cli
 from tests.terminal import Terminal
 from tests.test_lifecycle import stored
 
@@ -38,16 +37,7 @@ async def counting_squatter(port: int, seen: list[str]) -> web.AppRunner:
 
 
 async def run_without_stdin(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "malcapture",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn_cli(*args, env=env)
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode is not None
     return process.returncode, err.decode()
@@ -143,8 +133,7 @@ async def test_a_save_says_what_changed_where(mal: Mal, config: Path, scripted_b
             "  client_secret:\n", "  client_secret:\n  localhost_url: http://localhost/?code=x\n"
         )
     )
-    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    result = await run_cli(*login_args(mal, config), env=env)
+    result = await desktop_login(mal, config, scripted_browser())
     assert result.code == 0, result.err
     assert re.search(r"Changed lines 10-12, 14-17 of .*config.yml: mal.authorization \(access_token", result.err)
     assert "Filled in mal.client_id and mal.client_secret" in result.err
@@ -157,8 +146,7 @@ async def test_an_appended_section_is_named_with_the_commented_out_one(
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text("settings:\n  cache: true\n#mal:\n#  client_id: abc\n")
-    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    result = await run_cli(*login_args(mal, config), env=env)
+    result = await desktop_login(mal, config, scripted_browser())
     assert result.code == 0, result.err
     assert "A new mal: section was added at lines 5-13" in result.err
     assert "Line 3 holds a commented-out `# mal:`" in result.err
@@ -168,16 +156,7 @@ async def test_the_success_page_shows_the_absolute_path(
     mal: Mal, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "malcapture",
-        *login_args(mal, Path("config.yml")),
-        cwd=config.parent,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    process = await spawn_cli(*login_args(mal, Path("config.yml")), cwd=config.parent, env=env)
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     page = (config.parent / "browser.json").read_text()

@@ -22,7 +22,7 @@ import pytest
 from malcapture import atomic
 from malcapture import kometa_config as kc
 from malcapture.errors import ConfigError
-from tests.conftest import SMALL_CONFIG, Mal, login_args, run_cli
+from tests.conftest import SMALL_CONFIG, Mal, desktop_login, first_hit, run_cli, spawn_cli
 from tests.test_config import CREDS, TOKENS
 from tests.test_lifecycle import stored
 
@@ -273,8 +273,7 @@ async def test_a_save_that_would_be_refused_opens_no_browser(
     config = tmp_path / "config.yml"
     config.write_text(text.replace("RT", "def50200abc"))
     before = config.read_bytes()
-    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    result = await run_cli(*login_args(mal, config), env=env)
+    result = await desktop_login(mal, config, scripted_browser())
     assert result.code == 3, result.err
     assert why in result.err
     assert "/authorize?" not in result.err
@@ -287,8 +286,7 @@ async def test_an_alias_used_as_a_value_is_replaced_by_the_new_one(
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text("x: &tok abc\nmal:\n  authorization:\n    access_token: *tok\ny: *tok\n")
-    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    result = await run_cli(*login_args(mal, config), env=env)
+    result = await desktop_login(mal, config, scripted_browser())
     assert result.code == 0, result.err
     text = config.read_text()
     assert text.startswith("x: &tok abc\nmal:\n")
@@ -299,19 +297,8 @@ async def test_an_alias_used_as_a_value_is_replaced_by_the_new_one(
 async def test_sigterm_during_a_refresh_lets_the_save_finish(mal: Mal, config: Path) -> None:
     old = stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 1.0
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "malcapture",
-        "refresh",
-        "-c",
-        str(config),
-        env=mal.env(),
-        stdin=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    while mal.fake.hits["/v1/oauth2/token"] == 0:  # noqa: ASYNC110 (the fake only counts; no event to await)
-        await asyncio.sleep(0.02)
+    process = await spawn_cli("refresh", "-c", str(config), env=mal.env())
+    await first_hit(mal.fake, "/v1/oauth2/token")
     process.send_signal(signal.SIGTERM)
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 130

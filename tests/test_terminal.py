@@ -142,3 +142,16 @@ def test_the_line_editor_erases_ignores_arrow_keys_and_keeps_what_follows() -> N
     assert line == "abcd"
     assert editor.pending == "next"
     assert editor.feed("\x15\x04") == ("next" + "\b \b" * 4 + "\r\n", None, True)
+
+
+async def test_ctrl_d_at_the_hidden_secret_prompt_is_no_answer_not_a_traceback(
+    term: Terminal, mal: Mal, config: Path
+) -> None:
+    args = ["-c", str(config), "--client-id", mal.app.client_id, "--redirect-uri", mal.redirect]
+    process = await term.malcapture(*args, "--manual", "--timeout", "1", env=mal.env())
+    await term.expect("client secret (empty if the app has none): ")
+    term.type("\x04")
+    assert await term.finish(process) == 5, term.output
+    assert "no client secret" in term.output
+    assert "Traceback" not in term.output
+    await assert_left_as_found(term)
