@@ -12,7 +12,15 @@ import time
 from concurrent.futures import Future
 
 from malcapture import interrupts, kometa_config, pages
-from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, MalError, TimedOut, UsageError
+from malcapture.errors import (
+    AccessDenied,
+    InputRejected,
+    MalcaptureError,
+    MalError,
+    TimedOut,
+    UnusableTokens,
+    UsageError,
+)
 from malcapture.loopback import CallbackServer
 from malcapture.mal import MalClient
 from malcapture.redirect import Authorized, Callback, Refused, parse_paste
@@ -113,9 +121,12 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
     creds, config = started.creds, started.config
     with interrupts.held() as hold:  # from the code's exchange to the save: a signal waits until the tokens are safe
         async with MalClient(started.endpoints, io.reporter.debug) as mal:
-            tokens = await mal.exchange_code(
-                creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
-            )
+            try:
+                tokens = await mal.exchange_code(
+                    creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
+                )
+            except UnusableTokens as exc:
+                raise kometa_config.keep_unusable(opts.config_path.absolute().parent, exc) from None
             account = await mal.whoami(tokens.access_token) if opts.verify else None
         hold.block = kometa_config.mal_block(creds, tokens)
         if not (opts.print_block or config is None):

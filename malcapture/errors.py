@@ -5,7 +5,8 @@
     ├── ConfigError            3  the config file: missing, unreadable, invalid, not writable
     │   └── TokensNotSaved     3  MyAnimeList issued tokens but they could not be saved
     ├── MalError               1  MyAnimeList answered with an error
-    │   └── NetworkError       1  MyAnimeList could not be reached
+    │   ├── NetworkError       1  MyAnimeList could not be reached
+    │   └── UnusableTokens     1  MyAnimeList issued tokens that cannot be written as text
     ├── AccessDenied           4  the user clicked Deny
     └── TimedOut               5  no redirect and no paste in time
 
@@ -62,6 +63,14 @@ class MalError(MalcaptureError):
 
 class NetworkError(MalError):
     pass
+
+
+class UnusableTokens(MalError):
+    """MyAnimeList answered 200 with tokens that cannot be stored as text: `answer` keeps them, escaped."""
+
+    def __init__(self, what: str, advice: str, answer: str) -> None:
+        super().__init__(what, advice)
+        self.answer = answer
 
 
 class AccessDenied(MalcaptureError):

@@ -21,7 +21,7 @@ from ruamel.yaml.nodes import MappingNode, Node
 
 from malcapture import lock
 from malcapture.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
-from malcapture.errors import ConfigError, TokensNotSaved, UsageError
+from malcapture.errors import ConfigError, TokensNotSaved, UnusableTokens, UsageError
 from malcapture.placeholders import env_name, is_placeholder, kometa_secrets, resolve
 from malcapture.readback import has_anchors, mal_window
 from malcapture.splice import Edit, Splicer, Updates, apply, block_lines
@@ -327,6 +327,13 @@ def save_issued(
             + exc.advice,
             block,
         ) from None
+
+
+def keep_unusable(folder: Path, exc: UnusableTokens) -> UnusableTokens:
+    """MyAnimeList's answer kept in the tokens file (escaped), so that its new refresh token is not lost."""
+    kept = keep_tokens(folder, f"# MyAnimeList's answer, with its broken characters escaped\n{exc.answer}\n")
+    where = f" Its answer was kept in {kept}." if kept else ""
+    return UnusableTokens(exc.what + where, exc.advice, exc.answer)
 
 
 def keep_tokens(folder: Path, block: str) -> Path | None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from malcapture import interrupts, kometa_config, lock
 from malcapture.credentials import clean, resolve_credentials
 from malcapture.endpoints import Endpoints
-from malcapture.errors import ConfigError, MalError, NetworkError, UsageError
+from malcapture.errors import ConfigError, MalError, NetworkError, UnusableTokens, UsageError
 from malcapture.tokens import jwt_claims, jwt_expiry
 from malcapture.ui import Reporter
 
@@ -141,6 +141,8 @@ async def _refresh(
         async with MalClient(Endpoints.from_env(env), reporter.debug) as mal:
             try:
                 tokens = await mal.refresh(creds.client_id, creds.client_secret, refresh_token)
+            except UnusableTokens as exc:
+                raise kometa_config.keep_unusable(config.target.parent, exc) from None
             except NetworkError:
                 raise
             except MalError:

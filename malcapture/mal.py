@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from malcapture.endpoints import Endpoints
-from malcapture.errors import MalError, NetworkError
+from malcapture.errors import MalError, NetworkError, UnusableTokens
 from malcapture.tokens import TokenSet, redact
 
 SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token"}
@@ -83,7 +83,14 @@ class MalClient:
         status, body, kind = await self._send("POST", url, action, idempotent=False, data=form)
         if status != 200:
             raise explain_failure(status, body, kind, action, url)
-        return parse_tokens(_json_object(body))
+        data = _json_object(body)
+        if not _is_text(data):
+            raise UnusableTokens(
+                f"MyAnimeList answered the {action} with tokens that cannot be written as text (broken characters).",
+                "Try again in a few minutes; if it persists, run `malcapture` to authorize again.",
+                json.dumps(data, ensure_ascii=True),
+            )
+        return parse_tokens(data)
 
     async def _send(self, method: str, url: str, action: str, idempotent: bool, **kwargs: Any) -> tuple[int, str, str]:
         assert self._session is not None, "use MalClient as an async context manager"
@@ -123,6 +130,14 @@ def parse_tokens(data: Mapping[str, Any]) -> TokenSet:
             f"MyAnimeList answered HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
             "Try again in a few minutes.",
         ) from None
+
+
+def _is_text(data: Mapping[str, Any]) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _text(value: object) -> str:

@@ -331,3 +331,22 @@ def test_a_token_that_cannot_be_written_as_text_is_a_clear_error() -> None:
 
     with pytest.raises(MalError, match="cannot be written as text"):
         parse_tokens({"access_token": "abc\ud800", "expires_in": 60, "refresh_token": "def"})
+
+
+async def test_tokens_that_are_not_text_are_kept_escaped_and_the_config_unchanged(mal: Mal, config: Path) -> None:
+    from malcapture.fakemal import Scripted
+
+    stored(mal, config)
+    before = config.read_bytes()
+    broken = '{"token_type": "Bearer", "expires_in": 2678400, "access_token": "eyJ\\ud800", "refresh_token": "def502"}'
+    mal.fake.script("/v1/oauth2/token", Scripted(200, broken))
+    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    assert result.code == 1, result.err
+    assert "cannot be written as text" in result.err
+    assert "Traceback" not in result.err
+    assert config.read_bytes() == before
+    kept = list(config.parent.glob("malcapture-tokens-*.yml"))
+    assert len(kept) == 1
+    assert f"kept in {kept[0]}" in result.err
+    assert '"refresh_token": "def502"' in kept[0].read_text()
+    assert "\\ud800" in kept[0].read_text()
