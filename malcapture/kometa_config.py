@@ -236,12 +236,16 @@ class Saved:
 def plan_save(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> Plan:
     """Splice the new values in and prove the result; any refusal is a ConfigError naming the place."""
     updates = plan_updates(config, tokens, creds)
-    splicer = Splicer(config.text, config.newline, config.documents == 1)
-    edits = splicer.mal(config.root, updates)
+    edits = splice_edits(config, updates)
     text = apply(config.text, edits)
-    _verify(config, text, edits, updates)
+    verify(config, text, edits, updates)
     raw = (BOM if config.raw.startswith(BOM) else b"") + text.encode("utf-8")
     return Plan(config, updates, raw, describe_changes(config, text, edits, updates))
+
+
+def splice_edits(config: KometaConfig, updates: dict[str, Any]) -> list[Edit]:
+    """Where in the text `updates` go; not yet proven (plan_save proves them)."""
+    return Splicer(config.text, config.newline, config.documents == 1).mal(config.root, updates)
 
 
 def prove_save(config: KometaConfig, creds: Credentials) -> None:
@@ -413,7 +417,7 @@ def plan_updates(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> 
     return updates
 
 
-def _verify(config: KometaConfig, text: str, edits: list[Edit], updates: Updates) -> None:
+def verify(config: KometaConfig, text: str, edits: list[Edit], updates: Updates) -> None:
     """Refuse to write a text that does not read back as the old data with `updates` applied."""
     expected = copy.deepcopy(config.data)
     found = expected.get("mal")

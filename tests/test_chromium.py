@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.conftest import Mal, executable, login_args, port_is_free, run_cli
+from tests.helpers import Mal, executable, login_args, port_is_free, run_cli
 
 CHROMIUM_FLAGS = (
     "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "

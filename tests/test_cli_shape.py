@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from malcapture import __version__
-from tests.conftest import Mal, run_cli
-from tests.test_lifecycle import stored
+from tests.helpers import Mal, run_cli, stored
 
 
 async def test_options_before_check_apply_to_it(mal: Mal, config: Path) -> None:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Mal, first_hit, run_cli, spawn_cli
-from tests.test_lifecycle import stored
+from tests.helpers import Mal, first_hit, run_cli, spawn_cli, stored
 
 
 async def start_refresh(mal: Mal, config: Path) -> asyncio.subprocess.Process:

@@ -17,16 +17,9 @@ from ruamel.yaml import YAML
 from malcapture import kometa_config as kc
 from malcapture.errors import ConfigError, TokensNotSaved
 from malcapture.tokens import TokenSet
-from tests.conftest import SMALL_CONFIG
+from tests.helpers import BROKEN, CREDS, SMALL_CONFIG, TOKENS, reads_back, save
 
-TOKENS = TokenSet("eyJ0" + "a" * 900, "Bearer", 2678400, "def50200" + "b" * 700)
-CREDS = kc.Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
 OURS = ("client_id", "client_secret", "localhost_url", "access_token", "token_type", "expires_in", "refresh_token")
-BROKEN = {"07-kiwi4814-zh-dupkeys.yml", "16-tomhenrich-tabs-invalid.yml", "21-shayne55434-broken-mal.yml"}
-
-
-def save(path: Path, tokens: TokenSet = TOKENS, creds: kc.Credentials = CREDS) -> kc.Saved:
-    return kc.save_tokens(kc.load(path), tokens, creds)
 
 
 def without_our_values(raw: bytes) -> list[str]:
@@ -53,13 +46,6 @@ def assert_only_our_values_changed(before: bytes, after: bytes) -> None:
         del added[: added.index(line) + 1]
     inserted = [line for line in new if line not in old]
     assert all(re.match(r"^\s*(mal|authorization|" + "|".join(OURS) + r"):\r?$", line) for line in inserted), inserted
-
-
-def reads_back(path: Path, tokens: TokenSet = TOKENS) -> dict[str, object]:
-    data = YAML(typ="safe").load(path.read_bytes().decode("utf-8-sig"))
-    assert data["mal"]["authorization"] == tokens.as_mapping()
-    mal: dict[str, object] = data["mal"]
-    return mal
 
 
 def test_every_real_config_keeps_every_other_byte(shared_configs: list[Path], tmp_path: Path) -> None:
@@ -288,7 +274,8 @@ def test_a_read_only_folder_still_lets_the_file_be_saved(tmp_path: Path) -> None
     path = write(folder, SMALL_CONFIG)
     folder.chmod(0o555)
     code = (
-        "from pathlib import Path; from malcapture import kometa_config as kc; from tests.test_config import *; "
+        "from pathlib import Path; from malcapture import kometa_config as kc; "
+        "from tests.helpers import CREDS, TOKENS; "
         f"saved = kc.save_tokens(kc.load(Path({str(path)!r})), TOKENS, CREDS); print(saved.changes[-1])"
     )
     result = run_without_privileges(sys.executable, "-c", code)

@@ -8,33 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from malcapture.fakemal import play_browser
-from tests.conftest import Mal, login_args, port_is_free, read_record, run_cli, spawn_cli
-
-
-async def squatter(host: str, port: int) -> web.AppRunner:
-    """Another local web server answering on the redirect's port, like nginx on :80."""
-
-    async def answer(request: web.Request) -> web.Response:
-        return web.Response(text="some seemingly random website", headers={"Server": "nginx/1.22.1"})
-
-    app = web.Application()
-    app.router.add_get("/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
-
-
-async def redirect_url_from(mal: Mal, url: str) -> str:
-    """What the user's browser address bar shows after Allow, when nothing caught the redirect."""
-    mal.fake.consent = "allow"
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as response:
-        return response.headers["Location"]
+from tests.helpers import Mal, login_args, port_is_free, read_record, redirect_url_from, run_cli, spawn_cli, squatter
 
 
 @pytest.mark.parametrize("hosts", [("127.0.0.1",), ("::1",), ("127.0.0.1", "::1")], ids=["ipv4", "ipv6", "both"])

@@ -17,7 +17,7 @@ from malcapture.loopback import CallbackServer
 from malcapture.pages import success
 from malcapture.ports import claim
 from malcapture.redirect import Authorized, parse_paste, parse_redirect_uri, query_params, read_callback
-from tests.conftest import Mal, free_port, port_is_free, run_cli
+from tests.helpers import Mal, free_port, port_is_free, run_cli
 
 STATE = "s" * 43
 

@@ -12,19 +12,7 @@ from malcapture.endpoints import Endpoints
 from malcapture.errors import MalError, NetworkError
 from malcapture.fakemal import Scripted
 from malcapture.mal import MalClient
-from tests.conftest import Mal, free_port, run_cli
-
-
-def stored(mal: Mal, config: Path, lifetime: int | None = None) -> dict[str, str | int]:
-    if lifetime is not None:
-        mal.fake.access_lifetime = lifetime
-    tokens = mal.fake.issue_tokens(mal.app.client_id)
-    config.write_text(
-        "settings:\n  cache: true\nmal:\n"
-        f"  client_id: {mal.app.client_id}\n  client_secret: {mal.app.secret}\n  authorization:\n"
-        + "".join(f"    {k}: {tokens[k]}\n" for k in ("access_token", "token_type", "expires_in", "refresh_token"))
-    )
-    return tokens
+from tests.helpers import Mal, free_port, run_cli, stored
 
 
 async def test_check_names_the_user_and_the_expiry(mal: Mal, config: Path) -> None:

@@ -19,7 +19,7 @@ from malcapture.fakemal import play_browser
 from malcapture.paste import PasteReader
 from malcapture.session import Io, LoginOptions
 from malcapture.ui import StderrReporter
-from tests.conftest import Mal, login_args, port_is_free, read_record, run_cli
+from tests.helpers import Mal, login_args, port_is_free, read_record, run_cli
 
 
 def saved_mal(path: Path) -> dict[str, object]:

@@ -10,30 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from malcapture import flow
 from malcapture.errors import UsageError
 from malcapture.paste import PasteReader
 from malcapture.session import Io, LoginOptions
 from malcapture.ui import StderrReporter, wrapped
-from tests.conftest import Mal, desktop_login, login_args, run_cli, spawn_cli
+from tests.helpers import Mal, desktop_login, login_args, run_cli, spawn_cli, squatter, stored
 from tests.terminal import Terminal
-from tests.test_lifecycle import stored
-
-
-async def counting_squatter(port: int, seen: list[str]) -> web.AppRunner:
-    async def answer(request: web.Request) -> web.Response:
-        if request.headers.get("User-Agent") != "malcapture-probe":
-            seen.append(str(request.rel_url))
-        return web.Response(text="hello", headers={"Server": "nginx/1.22.1"})
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
 
 
 async def run_without_stdin(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -47,13 +31,13 @@ async def test_a_busy_port_without_stdin_stops_before_the_browser(
     mal: Mal, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     seen: list[str] = []
-    squatter = await counting_squatter(mal.port, seen)
+    squatting = await squatter("127.0.0.1", mal.port, seen)
     before = config.read_bytes()
     try:
         env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
         code, err = await run_without_stdin(*login_args(mal, config), env=env)
     finally:
-        await squatter.cleanup()
+        await squatting.cleanup()
     assert code == 2, err
     assert "nginx/1.22.1" in err
     assert "only way to finish" in err
@@ -205,7 +189,7 @@ async def test_wording_has_no_stray_punctuation(mal: Mal, config: Path) -> None:
     )
     assert "The refresh token is invalid. Token has been revoked." in str(error)
     assert ".;" not in str(error)
-    squat = await counting_squatter(mal.port, [])
+    squat = await squatter("127.0.0.1", mal.port)
     try:
         result = await run_cli(*login_args(mal, config, "--timeout", "1"), env=mal.env(), stdin=b"")
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.helpers import run_cli
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
 

@@ -22,9 +22,7 @@ import pytest
 from malcapture import atomic
 from malcapture import kometa_config as kc
 from malcapture.errors import ConfigError
-from tests.conftest import SMALL_CONFIG, Mal, desktop_login, first_hit, run_cli, spawn_cli
-from tests.test_config import CREDS, TOKENS
-from tests.test_lifecycle import stored
+from tests.helpers import CREDS, SMALL_CONFIG, TOKENS, Mal, desktop_login, first_hit, run_cli, spawn_cli, stored
 
 ALICE, KOMETA_USER, KOMETA_GROUP = 61234, 61235, 61236  # throwaway ids: no account needs to exist
 

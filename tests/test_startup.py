@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from malcapture import browser
-from tests.conftest import Mal, executable, login_args, run_cli
+from tests.helpers import Mal, executable, login_args, run_cli
 
 HEAVY = ("asyncio", "aiohttp")
 

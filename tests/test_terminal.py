@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from malcapture.terminal import LineEditor
-from tests.conftest import Mal, login_args
+from tests.helpers import Mal, login_args, redirect_url_from
 from tests.terminal import COLUMNS, Terminal
-from tests.test_conflicts import redirect_url_from
 
 
 @pytest.fixture

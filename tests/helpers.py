@@ -1,0 +1,214 @@
+"""What the tests share: the real CLI as a subprocess, the fake MyAnimeList's handle, test data.
+
+Fixtures live in conftest.py; everything a test imports comes from here, never from another test module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+from ruamel.yaml import YAML
+
+from malcapture import kometa_config as kc
+from malcapture.fakemal import App, FakeMal
+from malcapture.ports import free_port
+from malcapture.tokens import TokenSet
+
+__all__ = ["free_port"]
+
+
+SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "kometa-configs"
+
+
+SMALL_CONFIG = """\
+libraries:
+  Anime:
+    collection_files:
+      - default: basic
+settings:
+  cache: true       # aligned
+  run_order:        # comment
+  - operations
+mal:
+  client_id:
+  client_secret:
+  authorization:
+    access_token:
+    token_type:
+    expires_in:
+    refresh_token:
+"""
+
+
+def port_is_free(port: int) -> bool:
+    """Could a new server listen there? (Closed connections may linger in TIME_WAIT; servers don't mind.)"""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+@dataclass
+class Mal:
+    fake: FakeMal
+    base: str
+    app: App
+    redirect: str
+    port: int
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "MALCAPTURE_OAUTH_URL": f"{self.base}/v1/oauth2",
+            "MALCAPTURE_API_URL": f"{self.base}/v2",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(extra)
+        return env
+
+
+def login_args(mal: Mal, config: Path, *extra: str) -> list[str]:
+    """The options every login test passes: this config, the fake's app, its registered redirect."""
+    return [
+        "-c",
+        str(config),
+        "--client-id",
+        mal.app.client_id,
+        "--client-secret",
+        str(mal.app.secret),
+        "--redirect-uri",
+        mal.redirect,
+        *extra,
+    ]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+async def spawn_cli(
+    *args: str,
+    env: dict[str, str],
+    stdin: int = asyncio.subprocess.DEVNULL,
+    cwd: Path | None = None,
+    under: Sequence[str] = (),
+) -> asyncio.subprocess.Process:
+    """The real command, started as a user starts it (`under` a wrapper such as setpriv, if given);
+    stdin is /dev/null, as a service has it, unless told; stdout and stderr are pipes."""
+    return await asyncio.create_subprocess_exec(
+        *under,
+        sys.executable,
+        "-m",
+        "malcapture",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=stdin,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def first_hit(fake: FakeMal, path: str) -> None:
+    """Wait until the fake has received a request for `path`."""
+    while fake.hits[path] == 0:  # noqa: ASYNC110 (the fake only counts requests; there is no event to await)
+        await asyncio.sleep(0.02)
+
+
+async def run_cli(*args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60) -> Result:
+    """The real command, as a user runs it: a subprocess with its own stdin, stdout and stderr."""
+    process = await spawn_cli(*args, env=env, stdin=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(process.communicate(stdin if stdin is not None else b""), timeout)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), err.decode())
+
+
+async def desktop_login(mal: Mal, config: Path, browser: Path, *extra: str) -> Result:
+    """A login on a desktop: a display, and `browser` (a scripted_browser) clicks for the user."""
+    return await run_cli(*login_args(mal, config, *extra), env=mal.env(BROWSER=str(browser), DISPLAY=":99"))
+
+
+def executable(path: Path, text: str) -> Path:
+    """A script file the user may run."""
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def read_record(path: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
+
+
+TOKENS = TokenSet("eyJ0" + "a" * 900, "Bearer", 2678400, "def50200" + "b" * 700)
+
+
+CREDS = kc.Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
+
+
+BROKEN = {"07-kiwi4814-zh-dupkeys.yml", "16-tomhenrich-tabs-invalid.yml", "21-shayne55434-broken-mal.yml"}
+
+
+def save(path: Path, tokens: TokenSet = TOKENS, creds: kc.Credentials = CREDS) -> kc.Saved:
+    return kc.save_tokens(kc.load(path), tokens, creds)
+
+
+def reads_back(path: Path, tokens: TokenSet = TOKENS) -> dict[str, object]:
+    data = YAML(typ="safe").load(path.read_bytes().decode("utf-8-sig"))
+    assert data["mal"]["authorization"] == tokens.as_mapping()
+    mal: dict[str, object] = data["mal"]
+    return mal
+
+
+def stored(mal: Mal, config: Path, lifetime: int | None = None) -> dict[str, str | int]:
+    if lifetime is not None:
+        mal.fake.access_lifetime = lifetime
+    tokens = mal.fake.issue_tokens(mal.app.client_id)
+    config.write_text(
+        "settings:\n  cache: true\nmal:\n"
+        f"  client_id: {mal.app.client_id}\n  client_secret: {mal.app.secret}\n  authorization:\n"
+        + "".join(f"    {k}: {tokens[k]}\n" for k in ("access_token", "token_type", "expires_in", "refresh_token"))
+    )
+    return tokens
+
+
+async def squatter(host: str, port: int, seen: list[str] | None = None) -> web.AppRunner:
+    """Another local web server answering on the redirect's port, like nginx on :80; `seen` gets the
+    requests it receives other than malcapture's probe (a redirect with a code would be one)."""
+
+    async def answer(request: web.Request) -> web.Response:
+        if seen is not None and request.headers.get("User-Agent") != "malcapture-probe":
+            seen.append(str(request.rel_url))
+        return web.Response(text="some seemingly random website", headers={"Server": "nginx/1.22.1"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def redirect_url_from(mal: Mal, url: str) -> str:
+    """What the user's browser address bar shows after Allow, when nothing caught the redirect."""
+    mal.fake.consent = "allow"
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as response:
+        return response.headers["Location"]
