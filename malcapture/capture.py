@@ -128,7 +128,7 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
             except UnusableTokens as exc:
                 raise kometa_config.keep_unusable(opts.config_path.absolute().parent, exc) from None
             account = await mal.whoami(tokens.access_token) if opts.verify else None
-        hold.block = kometa_config.mal_block(creds, tokens)
+        hold.block = kometa_config.config_block(creds, tokens)
         if not (opts.print_block or config is None):
             saved = kometa_config.save_issued(config, tokens, creds, lock_says=io.reporter.info)
             hold.saved_to = saved.path

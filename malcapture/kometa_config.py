@@ -23,9 +23,10 @@ from malcapture import lock
 from malcapture.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
 from malcapture.errors import ConfigError, TokensNotSaved, UnusableTokens, UsageError
 from malcapture.placeholders import env_name, is_placeholder, kometa_secrets, resolve
-from malcapture.readback import has_anchors, mal_window
+from malcapture.readback import has_anchors, section_window
+from malcapture.sections import MAL, SECTIONS, Section
 from malcapture.splice import Edit, Splicer, Updates, apply, block_lines
-from malcapture.tokens import STAND_IN, TokenSet
+from malcapture.tokens import STAND_INS, TokenSet
 
 BOM = b"\xef\xbb\xbf"
 SAVE_TRIES = 3  # an edit made to the file during the save is spliced into, this many times at most
@@ -57,16 +58,17 @@ class KometaConfig:
     root: MappingNode = field(repr=False)
     data: dict[str, Any] = field(repr=False)
 
-    @property
-    def mal(self) -> dict[str, Any]:
-        mal = self.data.get("mal")
-        return mal if isinstance(mal, dict) else {}
+    def section(self, section: Section = MAL) -> dict[str, Any]:
+        found = self.data.get(section.name)
+        return found if isinstance(found, dict) else {}
 
-    def setting(self, key: str, env: Mapping[str, str]) -> str | None:
-        """A `mal:` value as Kometa would see it: placeholders resolved, blanks as None."""
-        value = self.mal.get(key)
-        if key in ("access_token", "token_type", "expires_in", "refresh_token"):
-            auth = self.mal.get("authorization")
+    def setting(self, key: str, env: Mapping[str, str], section: Section = MAL) -> str | None:
+        """A value of the section as Kometa would see it: placeholders resolved, blanks as None.
+        Token keys are read from its `authorization:`."""
+        values = self.section(section)
+        value = values.get(key)
+        if key in section.token_keys:
+            auth = values.get("authorization")
             value = auth.get(key) if isinstance(auth, dict) else None
         if value is None or str(value).strip() == "":
             return None
@@ -75,7 +77,7 @@ class KometaConfig:
             text = resolve(text, kometa_secrets(env, self.target.parent))
             if is_placeholder(text):
                 raise UsageError(
-                    f"mal.{key} in {self.path} is {value}, but {env_name(str(value))} is not set.",
+                    f"{section.name}.{key} in {self.path} is {value}, but {env_name(str(value))} is not set.",
                     f"Set it in the environment or in {self.target.parent / '.env'} (as Kometa reads it).",
                 )
         return text.strip()
@@ -123,10 +125,11 @@ def parse(path: Path, raw: bytes) -> KometaConfig:
         _KeepingConstructor.restore(yaml.constructor)
     if not isinstance(data, dict) or not isinstance(nodes[0], MappingNode):
         raise ConfigError(f"{path} does not hold Kometa settings (it is not a YAML mapping).")
-    mal = data.get("mal")
-    if mal is not None and not isinstance(mal, dict):
-        raise ConfigError(f"mal: in {path} is not a section of settings.", "Kometa would refuse it too.")
-    _refuse_merged_section(path, nodes[0], data, "mal")
+    for section in SECTIONS:
+        found = data.get(section.name)
+        if found is not None and not isinstance(found, dict):
+            raise ConfigError(f"{section.name}: in {path} is not a section of settings.", "Kometa would refuse it too.")
+        _refuse_merged_section(path, nodes[0], data, section.name)
     crlf = re.search(r"\r?\n", text)
     return KometaConfig(
         path=path,
@@ -233,34 +236,37 @@ class Saved:
     changes: tuple[str, ...] = ()  # what changed, in words, with line numbers
 
 
-def plan_save(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> Plan:
+def plan_save(config: KometaConfig, tokens: TokenSet, creds: Credentials, section: Section = MAL) -> Plan:
     """Splice the new values in and prove the result; any refusal is a ConfigError naming the place."""
-    updates = plan_updates(config, tokens, creds)
-    edits = splice_edits(config, updates)
+    updates = plan_updates(config, tokens, creds, section)
+    edits = splice_edits(config, updates, section)
     text = apply(config.text, edits)
-    verify(config, text, edits, updates)
+    verify(config, text, edits, updates, section)
     raw = (BOM if config.raw.startswith(BOM) else b"") + text.encode("utf-8")
-    return Plan(config, updates, raw, describe_changes(config, text, edits, updates))
+    return Plan(config, updates, raw, describe_changes(config, text, edits, updates, section))
 
 
-def splice_edits(config: KometaConfig, updates: dict[str, Any]) -> list[Edit]:
+def splice_edits(config: KometaConfig, updates: dict[str, Any], section: Section = MAL) -> list[Edit]:
     """Where in the text `updates` go; not yet proven (plan_save proves them)."""
-    return Splicer(config.text, config.newline, config.documents == 1).mal(config.root, updates)
+    splicer = Splicer(config.text, config.newline, config.documents == 1)
+    return splicer.section(config.root, section.name, updates)
 
 
-def prove_save(config: KometaConfig, creds: Credentials) -> None:
+def prove_save(config: KometaConfig, creds: Credentials, section: Section = MAL) -> None:
     """Before anything is spent (a code, a refresh token): the save of tokens of the real shape works."""
-    plan_save(config, STAND_IN, creds)
+    plan_save(config, STAND_INS[section.name], creds, section)
 
 
-def save_tokens(config: KometaConfig, tokens: TokenSet, creds: Credentials, rename: Rename = os.replace) -> Saved:
+def save_tokens(
+    config: KometaConfig, tokens: TokenSet, creds: Credentials, rename: Rename = os.replace, section: Section = MAL
+) -> Saved:
     started = time.time()
     for _ in range(SAVE_TRIES):
         current = _read_again(config)
         if current != config.raw:  # edited since it was read: splice into what is there now
             config = parse(config.path, current)
         check_writable(config)
-        plan = plan_save(config, tokens, creds)
+        plan = plan_save(config, tokens, creds, section)
         try:
             replaced = replace_file(config.target, plan.raw, old=current, rename=rename, started=started)
         except ChangedMeanwhile:
@@ -312,7 +318,11 @@ def advice_for(exc: OSError) -> str:
 
 
 def save_issued(
-    config: KometaConfig, tokens: TokenSet, creds: Credentials, lock_says: Callable[[str], None] | None = None
+    config: KometaConfig,
+    tokens: TokenSet,
+    creds: Credentials,
+    lock_says: Callable[[str], None] | None = None,
+    section: Section = MAL,
 ) -> Saved:
     """save_tokens for tokens MyAnimeList has just issued: a failure keeps them in a file and on stdout.
 
@@ -320,14 +330,15 @@ def save_issued(
     """
     try:
         with lock.exclusive(config.path, lock_says) if lock_says else contextlib.nullcontext():
-            return save_tokens(config, tokens, creds)
+            return save_tokens(config, tokens, creds, section=section)
     except ConfigError as exc:
-        block = mal_block(creds, tokens)
+        block = config_block(creds, tokens, section)
         kept = keep_tokens(config.target.parent, block)
         where = f"They were written to {kept} and" if kept else "They are"
         raise TokensNotSaved(
-            f"MyAnimeList issued tokens, but they could not be saved: {exc.what}",
-            f"{where} printed on standard output as a mal: block: paste it into Kometa's config.yml yourself. "
+            f"{section.title} issued tokens, but they could not be saved: {exc.what}",
+            f"{where} printed on standard output as a {section.name}: block: "
+            "paste it into Kometa's config.yml yourself. "
             + exc.advice,
             block,
         ) from None
@@ -355,25 +366,28 @@ def keep_tokens(folder: Path, block: str) -> Path | None:
     return None
 
 
-def describe_changes(config: KometaConfig, text: str, edits: list[Edit], updates: dict[str, Any]) -> tuple[str, ...]:
+def describe_changes(
+    config: KometaConfig, text: str, edits: list[Edit], updates: dict[str, Any], section: Section = MAL
+) -> tuple[str, ...]:
     """What a save changes, in words: the lines, the values added, a section appended."""
+    name = section.name
     lines = _changed_lines(text, edits)
     span = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in lines)
     auth = ", ".join(updates.get("authorization", {}))
     told = []
-    if "mal" not in config.data:
-        told.append(f"A new mal: section was added at lines {span} of {config.path} (the file had none).")
-        commented = re.search(r"^[ \t]*#[ \t]*mal:", config.text, re.MULTILINE)
+    if name not in config.data:
+        told.append(f"A new {name}: section was added at lines {span} of {config.path} (the file had none).")
+        commented = re.search(rf"^[ \t]*#[ \t]*{name}:", config.text, re.MULTILINE)
         if commented:
             at = config.text.count("\n", 0, commented.start()) + 1
-            told.append(f"Line {at} holds a commented-out `# mal:`; Kometa reads the new section, not that one.")
+            told.append(f"Line {at} holds a commented-out `# {name}:`; Kometa reads the new section, not that one.")
         return tuple(told)
-    told.append(f"Changed lines {span} of {config.path}: mal.authorization ({auth}).")
+    told.append(f"Changed lines {span} of {config.path}: {name}.authorization ({auth}).")
     filled = [k for k in ("client_id", "client_secret") if k in updates]
     if filled:
-        told.append("Filled in " + " and ".join(f"mal.{k}" for k in filled) + " (the tokens belong to that app).")
-    if "localhost_url" in updates:
-        told.append("Emptied mal.localhost_url: its code was spent, and Kometa would retry it and fail.")
+        told.append("Filled in " + " and ".join(f"{name}.{k}" for k in filled) + " (the tokens belong to that app).")
+    if section.spent in updates:
+        told.append(f"Emptied {name}.{section.spent}: its code was spent, and Kometa would retry it and fail.")
     return tuple(told)
 
 
@@ -392,43 +406,43 @@ def _changed_lines(text: str, edits: list[Edit]) -> list[tuple[int, int]]:
     return ranges
 
 
-def plan_updates(config: KometaConfig, tokens: TokenSet, creds: Credentials) -> dict[str, Any]:
+def plan_updates(config: KometaConfig, tokens: TokenSet, creds: Credentials, section: Section = MAL) -> dict[str, Any]:
     """What changes, in Kometa's order; `""` empties a value."""
-    mal = config.mal
-    found = mal.get("authorization")
+    values = config.section(section)
+    found = values.get("authorization")
     auth: dict[str, Any] = found if isinstance(found, dict) else {}
     authorization = {k: v for k, v in tokens.as_mapping().items() if not is_placeholder(auth.get(k))}
-    if config.data.get("mal") is None:
+    if config.data.get(section.name) is None:
         return {
             "client_id": creds.client_id,
             "client_secret": creds.client_secret or "",
-            "localhost_url": "",
+            section.spent: "",
             "authorization": authorization,
         }
     updates: dict[str, Any] = {}
     for key, used in (("client_id", creds.client_id), ("client_secret", creds.client_secret)):
-        current = mal.get(key)
+        current = values.get(key)
         if used and not is_placeholder(current) and (current is None or str(current).strip() != used):
             updates[key] = used
-    url = mal.get("localhost_url")
-    if isinstance(url, str) and url.strip() and not is_placeholder(url):
-        updates["localhost_url"] = ""  # its code is spent; Kometa would retry it and fail
+    spent = values.get(section.spent)
+    if spent is not None and str(spent).strip() and not is_placeholder(spent):
+        updates[section.spent] = ""  # its code is spent; Kometa would retry it and fail
     updates["authorization"] = authorization
     return updates
 
 
-def verify(config: KometaConfig, text: str, edits: list[Edit], updates: Updates) -> None:
+def verify(config: KometaConfig, text: str, edits: list[Edit], updates: Updates, section: Section = MAL) -> None:
     """Refuse to write a text that does not read back as the old data with `updates` applied."""
     expected = copy.deepcopy(config.data)
-    found = expected.get("mal")
-    mal: dict[str, Any] = found if isinstance(found, dict) else {}
-    expected["mal"] = mal
+    found = expected.get(section.name)
+    values: dict[str, Any] = found if isinstance(found, dict) else {}
+    expected[section.name] = values
     for key, value in updates.items():
         if isinstance(value, Mapping):
-            mal[key] = {**(mal[key] if isinstance(mal.get(key), dict) else {}), **value}
+            values[key] = {**(values[key] if isinstance(values.get(key), dict) else {}), **value}
         else:
-            mal[key] = None if value == "" else value
-    if config.documents == 1 and _mal_reads_back(config, text, edits, mal):
+            values[key] = None if value == "" else value
+    if config.documents == 1 and _section_reads_back(config, text, edits, section.name, values):
         return
     try:
         reread = parse(config.path, text.encode("utf-8")).data
@@ -437,13 +451,13 @@ def verify(config: KometaConfig, text: str, edits: list[Edit], updates: Updates)
     if reread != expected:
         raise ConfigError(
             f"malcapture could not change {config.path} safely: the result did not read back as intended "
-            "(please report this with the file's mal: section). Nothing was written."
+            f"(please report this with the file's {section.name}: section). Nothing was written."
         )
 
 
-def _mal_reads_back(config: KometaConfig, text: str, edits: list[Edit], mal: dict[str, Any]) -> bool:
-    """Re-read just the new `mal:` entry, where that is enough (see readback.py)."""
-    window = mal_window(config.text, config.root, edits)
+def _section_reads_back(config: KometaConfig, text: str, edits: list[Edit], name: str, values: dict[str, Any]) -> bool:
+    """Re-read just the new entry of the section, where that is enough (see readback.py)."""
+    window = section_window(config.text, config.root, edits, name)
     if window is None:
         return False
     start, end = window
@@ -451,14 +465,15 @@ def _mal_reads_back(config: KometaConfig, text: str, edits: list[Edit], mal: dic
         part = parse(config.path, text[start : end + len(text) - len(config.text)].encode("utf-8"))
     except ConfigError:
         return False
-    return part.data == {"mal": mal} and not has_anchors(part.root)
+    return part.data == {name: values} and not has_anchors(part.root)
 
 
-def mal_block(creds: Credentials, tokens: TokenSet) -> str:
+def config_block(creds: Credentials, tokens: TokenSet, section: Section = MAL) -> str:
+    """The whole section, ready to paste into config.yml (--print, and tokens that could not be saved)."""
     updates: dict[str, Any] = {
         "client_id": creds.client_id,
         "client_secret": creds.client_secret or "",
-        "localhost_url": "",
+        section.spent: "",
         "authorization": tokens.as_mapping(),
     }
-    return "\n".join(["mal:", *block_lines(updates, 2)]) + "\n"
+    return "\n".join([f"{section.name}:", *block_lines(updates, 2)]) + "\n"

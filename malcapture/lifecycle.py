@@ -150,7 +150,7 @@ async def _refresh(
                 if found is None:
                     raise
                 return found
-        hold.block = kometa_config.mal_block(creds, tokens)
+        hold.block = kometa_config.config_block(creds, tokens)
         saved = kometa_config.save_issued(config, tokens, creds)  # the lock is held: see refresh()
         hold.saved_to = saved.path
     return RefreshResult(True, jwt_expiry(tokens.access_token), saved.path, saved.changes)

@@ -1,4 +1,4 @@
-"""Where a spliced config can be re-read in part: the `mal:` entry alone, when that proves the whole.
+"""Where a spliced config can be re-read in part: the changed section alone, when that proves the whole.
 
 Before writing, the new text is parsed again and compared with what was intended. ruamel.yaml
 takes about half a second for 5,000 lines, so when the edits all lie inside the top-level `mal:`
@@ -21,15 +21,15 @@ from malcapture.splice import Edit
 UNUSUAL = re.compile(r"^(%|\.\.\.|---.*\S)", re.MULTILINE)  # a directive, an end marker, `--- value`
 
 
-def mal_window(text: str, root: MappingNode, edits: Sequence[Edit]) -> tuple[int, int] | None:
-    """The span of `text` that holds the whole `mal:` entry and every edit, or None to re-read it all."""
+def section_window(text: str, root: MappingNode, edits: Sequence[Edit], name: str) -> tuple[int, int] | None:
+    """The span of `text` that holds the whole entry `name:` and every edit, or None to re-read it all."""
     if root.flow_style or not root.value or UNUSUAL.search(text):
         return None
     keys = [k.value if isinstance(k, ScalarNode) else None for k, _ in root.value]
-    if "mal" not in keys:  # appended at the end
+    if name not in keys:  # appended at the end
         at_end = all(e.start == e.end == len(text) for e in edits)
         return (len(text), len(text)) if at_end else None
-    index = keys.index("mal")
+    index = keys.index(name)
     key, value = root.value[index]
     if has_anchors(key) or has_anchors(value):
         return None

@@ -1,4 +1,4 @@
-"""Rewrite the `mal:` values of a YAML text in place, leaving every other byte as it was.
+"""Rewrite the values of one section (`mal:`, `trakt:`) of a YAML text in place, leaving every other byte as it was.
 
 ruamel.yaml's composed nodes say where each key and value sits; we replace just those spans,
 insert missing keys as lines in the file's own indentation and line ending, and append a
@@ -96,11 +96,11 @@ class Splicer:
         self.nl = newline
         self.single_document = single_document
 
-    def mal(self, root: MappingNode, updates: Updates) -> list[Edit]:
-        found = entry(root, "mal")
+    def section(self, root: MappingNode, name: str, updates: Updates) -> list[Edit]:
+        found = entry(root, name)
         if found is None:
-            return [self.append_section(root, updates)]
-        return self.mapping("mal", *found, updates)
+            return [self.append_section(root, name, updates)]
+        return self.mapping(name, *found, updates)
 
     def mapping(self, path: str, key: Node, value: Node, updates: Updates) -> list[Edit]:
         """Set `updates` inside the mapping `key: value`, whatever shape it has now."""
@@ -186,9 +186,9 @@ class Splicer:
             return "null"
         return render(new, old.style if isinstance(old, ScalarNode) and old.style in ("'", '"') else None)
 
-    def append_section(self, root: MappingNode, updates: Updates) -> Edit:
+    def append_section(self, root: MappingNode, name: str, updates: Updates) -> Edit:
         indent = root.value[0][0].start_mark.column if root.value else 0
-        lines = [" " * indent + "mal:", *block_lines(updates, indent + 2)]
+        lines = [" " * indent + f"{name}:", *block_lines(updates, indent + 2)]
         if self.single_document or not root.value:
             end = len(self.text)
             if not self.text or self.text.endswith("\n"):

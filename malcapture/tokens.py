@@ -18,21 +18,27 @@ def redact(secret: str | None) -> str:
 
 @dataclass(frozen=True)
 class TokenSet:
-    """`mal.authorization` as Kometa stores it; repr never shows the tokens."""
+    """`authorization:` as Kometa stores it; repr never shows the tokens. Trakt's answers also carry
+    `scope` and `created_at`; MyAnimeList's do not."""
 
     access_token: str = field(repr=False)
     token_type: str
     expires_in: int
     refresh_token: str = field(repr=False)
+    scope: str | None = None
+    created_at: int | None = None
 
     def as_mapping(self) -> dict[str, str | int]:
-        # Kometa's own order (modules/mal.py).
-        return {
+        # Kometa's own order (modules/mal.py, modules/trakt.py).
+        values: dict[str, str | int | None] = {
             "access_token": self.access_token,
             "token_type": self.token_type,
             "expires_in": self.expires_in,
             "refresh_token": self.refresh_token,
+            "scope": self.scope,
+            "created_at": self.created_at,
         }
+        return {key: value for key, value in values.items() if value is not None}
 
     def secrets(self) -> tuple[str, str]:
         return self.access_token, self.refresh_token
@@ -71,6 +77,10 @@ def _stand_in_jwt() -> str:
     return f"{part({'typ': 'JWT', 'alg': 'RS256', 'jti': '0' * 80})}.{part(claims)}.{'A' * 683}"
 
 
-# Tokens of the shape MyAnimeList issues (a ~1,000-character RS256 JWT, a def50200… refresh token),
-# for proving that a save will work before a real code or refresh token is spent.
-STAND_IN = TokenSet(_stand_in_jwt(), "Bearer", 2678400, "def50200" + "0" * 1000)
+# Tokens of the shape each service issues, for proving that a save will work before a real code or
+# refresh token is spent: MyAnimeList's ~1,000-character RS256 JWT and def50200… refresh token,
+# Trakt's 64-hex-character opaque tokens.
+STAND_INS = {
+    "mal": TokenSet(_stand_in_jwt(), "Bearer", 2678400, "def50200" + "0" * 1000),
+    "trakt": TokenSet("0" * 64, "bearer", 86400, "0" * 64, "public", 1_700_000_000),
+}

@@ -9,7 +9,7 @@ import pytest
 
 from malcapture import kometa_config as kc
 from malcapture.errors import ConfigError
-from malcapture.readback import mal_window
+from malcapture.readback import section_window
 from malcapture.splice import Edit, apply
 from tests.helpers import BROKEN, CREDS, TOKENS, reads_back, save
 
@@ -21,7 +21,7 @@ def window_of(path: Path) -> tuple[str, str] | None:
     """The old and the new text of the window the save would re-read, or None for the whole file."""
     config = kc.load(path)
     edits = kc.splice_edits(config, kc.plan_updates(config, TOKENS, CREDS))
-    window = mal_window(config.text, config.root, edits)
+    window = section_window(config.text, config.root, edits, "mal")
     if window is None:
         return None
     new = apply(config.text, edits)

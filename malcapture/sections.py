@@ -1,0 +1,38 @@
+"""The sections of Kometa's config that malcapture writes, one per service: what differs is data."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str  # the top-level key: `mal:`, `trakt:`
+    title: str  # the service, in words
+    spent: str  # a key holding a single-use code, emptied after a save (Kometa would retry it and fail)
+    token_keys: tuple[str, ...]  # `authorization:` as Kometa writes it, in its order
+    env: tuple[str, str]  # the variables for --client-id and --client-secret
+    client_id: re.Pattern[str]  # what a client ID looks like
+    apps: str  # where the user finds the app's ID and secret
+
+
+MAL = Section(
+    name="mal",
+    title="MyAnimeList",
+    spent="localhost_url",
+    token_keys=("access_token", "token_type", "expires_in", "refresh_token"),
+    env=("MAL_CLIENT_ID", "MAL_CLIENT_SECRET"),
+    client_id=re.compile(r"[0-9a-f]{32}"),
+    apps="https://myanimelist.net/apiconfig",
+)
+TRAKT = Section(
+    name="trakt",
+    title="Trakt",
+    spent="pin",
+    token_keys=("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at"),
+    env=("TRAKT_CLIENT_ID", "TRAKT_CLIENT_SECRET"),
+    client_id=re.compile(r"[0-9a-f]{64}"),
+    apps="https://developer.trakt.tv (Your API Apps)",
+)
+SECTIONS = (MAL, TRAKT)
