@@ -9,11 +9,17 @@ from pathlib import Path
 from malcapture.errors import UsageError
 from malcapture.kometa_config import Credentials, KometaConfig
 from malcapture.redirect import INVISIBLE
+from malcapture.sections import MAL, Section
 from malcapture.ui import Reporter
 
 Ask = Callable[[str, bool], str]  # (question, hide the answer) -> answer
 SPACES = re.compile(rf"[\s{INVISIBLE}]+")
-CLIENT_ID = re.compile(r"[0-9a-f]{32}")
+MAL_POPUP = " A wrong client ID (or redirect URL) shows up as a password popup on MyAnimeList that keeps coming back."
+NO_SECRET = {
+    "mal": "no client secret. Only apps of type *web* have one, and Kometa needs it: "
+    "MyAnimeList will refuse the exchange if the app is of type web.",
+    "trakt": "no client secret: Trakt needs the app's secret for every token request (developer.trakt.tv).",
+}
 
 
 def clean(value: str | None) -> str | None:
@@ -31,29 +37,27 @@ def resolve_credentials(
     reporter: Reporter,
     ask: Ask | None,
     config_path: Path,
+    section: Section = MAL,
 ) -> Credentials:
-    cid = clean(client_id) or (clean(config.setting("client_id", env)) if config else None)
+    title, name = section.title, section.name
+    cid = clean(client_id) or (clean(config.setting("client_id", env, section)) if config else None)
     if not cid and ask:
-        cid = clean(ask("MyAnimeList client ID", False))
+        cid = clean(ask(f"{title} client ID", False))
     if not cid:
         raise UsageError(
-            "No MyAnimeList client ID.",
-            f"Pass --client-id, set MAL_CLIENT_ID, or fill in mal.client_id in {config_path}.",
+            f"No {title} client ID.",
+            f"Pass --client-id, set {section.env[0]}, or fill in {name}.client_id in {config_path}.",
         )
-    if not CLIENT_ID.fullmatch(cid.lower()):
+    if not section.looks_like_client_id(cid):
         reporter.warn(
-            f"the client ID {_what_is_wrong(cid)}; MyAnimeList's are 32 hexadecimal characters. A wrong "
-            "client ID (or redirect URL) shows up as a password popup on MyAnimeList that keeps coming "
-            "back: copy the ID again from https://myanimelist.net/apiconfig."
+            f"the client ID {_what_is_wrong(cid)}; {title}'s are {section.id_length} hexadecimal characters. "
+            f"Copy the ID again from {section.apps}." + (MAL_POPUP if section is MAL else "")
         )
-    secret = clean(client_secret) or (clean(config.setting("client_secret", env)) if config else None)
+    secret = clean(client_secret) or (clean(config.setting("client_secret", env, section)) if config else None)
     if not secret and ask:
-        secret = clean(ask("MyAnimeList client secret (empty if the app has none)", True))
+        secret = clean(ask(f"{title} client secret (empty if the app has none)", True))
     if not secret:
-        reporter.warn(
-            "no client secret. Only apps of type *web* have one, and Kometa needs it: "
-            "MyAnimeList will refuse the exchange if the app is of type web."
-        )
+        reporter.warn(NO_SECRET[name])
     return Credentials(cid, secret)
 
 

@@ -338,8 +338,7 @@ def save_issued(
         raise TokensNotSaved(
             f"{section.title} issued tokens, but they could not be saved: {exc.what}",
             f"{where} printed on standard output as a {section.name}: block: "
-            "paste it into Kometa's config.yml yourself. "
-            + exc.advice,
+            "paste it into Kometa's config.yml yourself. " + exc.advice,
             block,
         ) from None
 

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Callable, Mapping
-from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
-
-import aiohttp
 
 from malcapture.endpoints import Endpoints
-from malcapture.errors import MalError, NetworkError, UnusableTokens
-from malcapture.tokens import TokenSet, redact
+from malcapture.errors import MalError, UnusableTokens
+from malcapture.http import HttpClient
+from malcapture.tokens import TokenSet
 
-SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token"}
 RUN_AGAIN = "Codes work once and only for minutes: run malcapture again."
 AUTHORIZE_AGAIN = (
     "The refresh token no longer works (each one works once, and they expire after about a month): "
@@ -24,7 +19,9 @@ AUTHORIZE_AGAIN = (
 )
 
 
-class MalClient:
+class MalClient(HttpClient):
+    """MyAnimeList's token endpoint and users/@me."""
+
     def __init__(
         self,
         endpoints: Endpoints,
@@ -32,20 +29,8 @@ class MalClient:
         retries: int = 3,
         backoff: float = 0.5,
     ) -> None:
+        super().__init__(endpoints.timeout, log, retries, backoff)
         self._endpoints = endpoints
-        self._log = log
-        self._retries = retries
-        self._backoff = backoff
-        self._session: aiohttp.ClientSession | None = None
-
-    async def __aenter__(self) -> MalClient:
-        timeout = aiohttp.ClientTimeout(total=self._endpoints.timeout, connect=min(10, self._endpoints.timeout))
-        self._session = aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "malcapture"})
-        return self
-
-    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
-        if self._session is not None:
-            await self._session.close()
 
     async def exchange_code(
         self, client_id: str, client_secret: str | None, code: str, verifier: str, redirect_uri: str | None
@@ -70,7 +55,7 @@ class MalClient:
 
     async def whoami(self, access_token: str) -> str:
         url = f"{self._endpoints.api}/users/@me"
-        status, body, kind = await self._send(
+        status, body, kind, _ = await self.send(
             "GET", url, "account check", idempotent=True, headers={"Authorization": f"Bearer {access_token}"}
         )
         if status != 200:
@@ -80,7 +65,7 @@ class MalClient:
 
     async def _token(self, form: dict[str, str], action: str) -> TokenSet:
         url = f"{self._endpoints.oauth}/token"
-        status, body, kind = await self._send("POST", url, action, idempotent=False, data=form)
+        status, body, kind, _ = await self.send("POST", url, action, idempotent=False, data=form)
         if status != 200:
             raise explain_failure(status, body, kind, action, url)
         data = _json_object(body)
@@ -91,30 +76,6 @@ class MalClient:
                 json.dumps(data, ensure_ascii=True),
             )
         return parse_tokens(data)
-
-    async def _send(self, method: str, url: str, action: str, idempotent: bool, **kwargs: Any) -> tuple[int, str, str]:
-        assert self._session is not None, "use MalClient as an async context manager"
-        shown = " ".join(f"{k}={redact(v) if k in SECRET_FIELDS else v}" for k, v in kwargs.get("data", {}).items())
-        for attempt in range(1, self._retries + 1):
-            self._log(f"{method} {url} {shown}".rstrip())
-            try:
-                async with self._session.request(method, url, **kwargs) as response:
-                    body = await response.text(errors="replace")
-                    self._log(f"  → HTTP {response.status} {response.content_type} {_redacted(body)}")
-                    retry = idempotent and response.status >= 500
-                    if not retry or attempt == self._retries:
-                        return response.status, body, response.content_type
-            except aiohttp.ClientConnectorError as exc:
-                # Never connected: nothing reached MyAnimeList, so even a code exchange may retry.
-                if attempt == self._retries:
-                    raise _unreachable(url, action, exc) from None
-                self._log(f"  → could not connect ({exc.os_error}); retrying")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                if not idempotent or attempt == self._retries:
-                    raise _unreachable(url, action, exc) from None
-                self._log(f"  → {type(exc).__name__}; retrying")
-            await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
-        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def parse_tokens(data: Mapping[str, Any]) -> TokenSet:
@@ -158,10 +119,6 @@ def _json_object(body: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MalError("MyAnimeList answered HTTP 200 with something other than JSON.", "Try again later.")
     return data
-
-
-def _redacted(body: str) -> str:
-    return re.sub(r'("(?:access|refresh)_token"\s*:\s*")([^"]{0,6})[^"]*', r"\1\2…", body)[:300]
 
 
 def explain_failure(status: int, body: str, kind: str, action: str, url: str) -> MalError:
@@ -214,21 +171,3 @@ def _advice(status: int, error: str, words: str, action: str) -> str:
     if status >= 500:
         return "MyAnimeList had a problem of its own: try again in a few minutes."
     return "Run again with -v to see the exchange; if it persists, run `malcapture` to authorize again."
-
-
-def _unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
-    host = urlsplit(url).netloc
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        reason = "its TLS certificate could not be verified (a proxy or a wrong clock?)"
-    elif isinstance(exc, aiohttp.ClientConnectorError) and "name" in str(exc.os_error).lower():
-        reason = "its name could not be resolved (DNS)"
-    elif isinstance(exc, aiohttp.ClientConnectorError):
-        reason = f"the connection failed ({exc.os_error.strerror or exc.os_error})"
-    elif isinstance(exc, asyncio.TimeoutError):
-        reason = "it did not answer in time"
-    else:
-        reason = f"the connection broke ({type(exc).__name__})"
-    return NetworkError(
-        f"Could not reach {host} for the {action}: {reason}.",
-        "Check the network (DNS, proxy, firewall) and try again.",
-    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 
@@ -13,8 +12,11 @@ class Section:
     spent: str  # a key holding a single-use code, emptied after a save (Kometa would retry it and fail)
     token_keys: tuple[str, ...]  # `authorization:` as Kometa writes it, in its order
     env: tuple[str, str]  # the variables for --client-id and --client-secret
-    client_id: re.Pattern[str]  # what a client ID looks like
+    id_length: int  # a client ID is this many hexadecimal characters
     apps: str  # where the user finds the app's ID and secret
+
+    def looks_like_client_id(self, value: str) -> bool:
+        return len(value) == self.id_length and all(ch in "0123456789abcdef" for ch in value.lower())
 
 
 MAL = Section(
@@ -23,7 +25,7 @@ MAL = Section(
     spent="localhost_url",
     token_keys=("access_token", "token_type", "expires_in", "refresh_token"),
     env=("MAL_CLIENT_ID", "MAL_CLIENT_SECRET"),
-    client_id=re.compile(r"[0-9a-f]{32}"),
+    id_length=32,
     apps="https://myanimelist.net/apiconfig",
 )
 TRAKT = Section(
@@ -32,7 +34,7 @@ TRAKT = Section(
     spent="pin",
     token_keys=("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at"),
     env=("TRAKT_CLIENT_ID", "TRAKT_CLIENT_SECRET"),
-    client_id=re.compile(r"[0-9a-f]{64}"),
+    id_length=64,
     apps="https://developer.trakt.tv (Your API Apps)",
 )
 SECTIONS = (MAL, TRAKT)

@@ -1,0 +1,101 @@
+"""The HTTP side every service shares: one session, retries where they are safe, redacted logs,
+and a failure to connect put into plain words."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from malcapture.errors import NetworkError
+from malcapture.tokens import redact
+
+Client = TypeVar("Client", bound="HttpClient")
+SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token", "token"}
+
+
+class Answer(NamedTuple):
+    status: int
+    body: str
+    kind: str  # the content type
+    retry_after: float | None  # seconds, from a Retry-After header
+
+
+class HttpClient:
+    """Use as an async context manager: the session (and its connections) lives as long as the block."""
+
+    def __init__(self, timeout: float, log: Callable[[str], None], retries: int = 3, backoff: float = 0.5) -> None:
+        self._timeout = timeout
+        self._log = log
+        self._retries = retries
+        self._backoff = backoff
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self: Client) -> Client:
+        timeout = aiohttp.ClientTimeout(total=self._timeout, connect=min(10, self._timeout))
+        self._session = aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "malcapture"})
+        return self
+
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def send(self, method: str, url: str, action: str, idempotent: bool, **kwargs: Any) -> Answer:
+        """One request; a connection that never opened is retried, a 5xx or a broken one only if `idempotent`."""
+        assert self._session is not None, "use the client as an async context manager"
+        fields = kwargs.get("data") or kwargs.get("json") or {}
+        shown = " ".join(f"{k}={redact(str(v)) if k in SECRET_FIELDS else v}" for k, v in fields.items())
+        for attempt in range(1, self._retries + 1):
+            self._log(f"{method} {url} {shown}".rstrip())
+            try:
+                async with self._session.request(method, url, **kwargs) as response:
+                    body = await response.text(errors="replace")
+                    self._log(f"  → HTTP {response.status} {response.content_type} {_redacted(body)}")
+                    retry = idempotent and response.status >= 500
+                    if not retry or attempt == self._retries:
+                        return Answer(response.status, body, response.content_type, _seconds(response))
+            except aiohttp.ClientConnectorError as exc:
+                # Never connected: nothing reached the service, so even a code exchange may retry.
+                if attempt == self._retries:
+                    raise unreachable(url, action, exc) from None
+                self._log(f"  → could not connect ({exc.os_error}); retrying")
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                if not idempotent or attempt == self._retries:
+                    raise unreachable(url, action, exc) from None
+                self._log(f"  → {type(exc).__name__}; retrying")
+            await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _seconds(response: aiohttp.ClientResponse) -> float | None:
+    try:
+        return float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+
+
+def _redacted(body: str) -> str:
+    return re.sub(r'("(?:access|refresh)_token"\s*:\s*")([^"]{0,6})[^"]*', r"\1\2…", body)[:300]
+
+
+def unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
+    host = urlsplit(url).netloc
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        reason = "its TLS certificate could not be verified (a proxy or a wrong clock?)"
+    elif isinstance(exc, aiohttp.ClientConnectorError) and "name" in str(exc.os_error).lower():
+        reason = "its name could not be resolved (DNS)"
+    elif isinstance(exc, aiohttp.ClientConnectorError):
+        reason = f"the connection failed ({exc.os_error.strerror or exc.os_error})"
+    elif isinstance(exc, asyncio.TimeoutError):
+        reason = "it did not answer in time"
+    else:
+        reason = f"the connection broke ({type(exc).__name__})"
+    return NetworkError(
+        f"Could not reach {host} for the {action}: {reason}.",
+        "Check the network (DNS, proxy, firewall) and try again.",
+    )
