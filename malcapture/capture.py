@@ -22,8 +22,8 @@ from malcapture.errors import (
     UsageError,
 )
 from malcapture.loopback import CallbackServer
-from malcapture.mal import MalClient
 from malcapture.redirect import Authorized, Callback, Refused, parse_paste
+from malcapture.sections import MAL, Section
 from malcapture.session import Io, LoginOptions, LoginResult, Started
 from malcapture.ui import Reporter
 
@@ -58,11 +58,12 @@ async def _wait(server: CallbackServer | None, started: Started, opts: LoginOpti
     can_paste = io.paste.can_deliver()
     if server and not can_paste:
         io.reporter.info(
-            f"Waiting until {deadline} for MyAnimeList's redirect only: standard input is not a terminal, "
+            f"Waiting until {deadline} for {started.provider.section.title}'s redirect only: standard input is not "
+            "a terminal, "
             "so nothing can be pasted here."
         )
     else:
-        how = "for MyAnimeList's redirect, or for" if server else "for"
+        how = f"for {started.provider.section.title}'s redirect, or for" if server else "for"
         io.reporter.info(
             f"Waiting until {deadline} {how} the address the browser shows after you click Allow "
             "— paste it here and press Enter."
@@ -115,38 +116,42 @@ async def _read_pastes(io: Io, started: Started, paste_only: bool) -> Callback:
 
 async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     if isinstance(callback, Refused):
-        raise refusal(callback)
+        raise refusal(callback, started.provider.section)
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
     creds, config = started.creds, started.config
     with interrupts.held() as hold:  # from the code's exchange to the save: a signal waits until the tokens are safe
-        async with MalClient(started.endpoints, io.reporter.debug) as mal:
+        section = started.provider.section
+        async with started.provider.client(creds.client_id, io.reporter.debug) as client:
             try:
-                tokens = await mal.exchange_code(
+                tokens = await client.exchange_code(
                     creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
                 )
             except UnusableTokens as exc:
                 raise kometa_config.keep_unusable(opts.config_path.absolute().parent, exc) from None
-            account = await mal.whoami(tokens.access_token) if opts.verify else None
-        hold.block = kometa_config.config_block(creds, tokens)
+            account = await client.whoami(tokens.access_token) if opts.verify else None
+        hold.block = kometa_config.config_block(creds, tokens, section)
         if not (opts.print_block or config is None):
-            saved = kometa_config.save_issued(config, tokens, creds, lock_says=io.reporter.info)
+            saved = kometa_config.save_issued(config, tokens, creds, io.reporter.info, section)
             hold.saved_to = saved.path
     if opts.print_block or config is None:
         return LoginResult(account, None, hold.block)
     for key in saved.placeholders:
-        io.reporter.warn(f"mal.authorization.{key} is a <<placeholder>>, so it was left as it is: update it yourself.")
+        io.reporter.warn(
+            f"{section.name}.authorization.{key} is a <<placeholder>>, so it was left as it is: update it yourself."
+        )
     return LoginResult(account, saved.path, changes=saved.changes)
 
 
-def refusal(callback: Refused) -> MalcaptureError:
+def refusal(callback: Refused, section: Section = MAL) -> MalcaptureError:
     said = " — ".join(part for part in (callback.message, callback.hint) if part)
+    title = section.title
     if callback.denied:
         return AccessDenied(
-            "Access was denied on MyAnimeList" + (f" ({said})." if said else "."),
-            "Run malcapture again and click Allow to let Kometa read your MyAnimeList lists.",
+            f"Access was denied on {title}" + (f" ({said})." if said else "."),
+            f"Run malcapture again and click Allow to let Kometa read your {title} lists.",
         )
     return MalError(
-        f"MyAnimeList refused the authorization: {callback.error}" + (f" — {said}" if said else ""),
-        "Check the client ID and the redirect URL registered in your MAL app, then run malcapture again.",
+        f"{title} refused the authorization: {callback.error}" + (f" — {said}" if said else ""),
+        f"Check the client ID and the redirect URL registered in your {title} app, then run malcapture again.",
     )

@@ -1,4 +1,4 @@
-"""Where MyAnimeList lives (overridable for tests and the demo); no HTTP library needed to know it."""
+"""Where MyAnimeList and Trakt live (overridable for tests and the demo); no HTTP library needed to know it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from malcapture.errors import UsageError
 
 DEFAULT_OAUTH_URL = "https://myanimelist.net/v1/oauth2"
 DEFAULT_API_URL = "https://api.myanimelist.net/v2"
+DEFAULT_TRAKT_AUTH_URL = "https://auth.trakt.tv"  # every /oauth/... request, since 2026
+DEFAULT_TRAKT_API_URL = "https://api.trakt.tv"
+DEFAULT_TRAKT_URL = "https://trakt.tv"  # the pages a browser opens
 
 
 @dataclass(frozen=True)
@@ -19,15 +22,40 @@ class Endpoints:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Endpoints:
-        timeout = env.get("MALCAPTURE_HTTP_TIMEOUT", "30")
-        try:
-            seconds = float(timeout)
-        except ValueError:
-            seconds = 0.0
-        if not seconds > 0:
-            raise UsageError(f"MALCAPTURE_HTTP_TIMEOUT={timeout!r} is not a number of seconds above 0.")
         return cls(
-            env.get("MALCAPTURE_OAUTH_URL", DEFAULT_OAUTH_URL).rstrip("/"),
-            env.get("MALCAPTURE_API_URL", DEFAULT_API_URL).rstrip("/"),
-            seconds,
+            _url(env, "MALCAPTURE_OAUTH_URL", DEFAULT_OAUTH_URL),
+            _url(env, "MALCAPTURE_API_URL", DEFAULT_API_URL),
+            http_timeout(env),
         )
+
+
+@dataclass(frozen=True)
+class TraktEndpoints:
+    auth: str = DEFAULT_TRAKT_AUTH_URL
+    api: str = DEFAULT_TRAKT_API_URL
+    web: str = DEFAULT_TRAKT_URL
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TraktEndpoints:
+        return cls(
+            _url(env, "MALCAPTURE_TRAKT_AUTH_URL", DEFAULT_TRAKT_AUTH_URL),
+            _url(env, "MALCAPTURE_TRAKT_API_URL", DEFAULT_TRAKT_API_URL),
+            _url(env, "MALCAPTURE_TRAKT_URL", DEFAULT_TRAKT_URL),
+            http_timeout(env),
+        )
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name, default).rstrip("/")
+
+
+def http_timeout(env: Mapping[str, str]) -> float:
+    timeout = env.get("MALCAPTURE_HTTP_TIMEOUT", "30")
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise UsageError(f"MALCAPTURE_HTTP_TIMEOUT={timeout!r} is not a number of seconds above 0.")
+    return seconds

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, wait
 from datetime import datetime, timezone
 
-from malcapture import browser, container, kometa_config, pkce, ports
+from malcapture import browser, container, kometa_config, pkce, ports, providers
 from malcapture.credentials import resolve_credentials
-from malcapture.endpoints import Endpoints
 from malcapture.errors import ConfigError, PortConflict, UsageError
 from malcapture.kometa_config import KometaConfig
 from malcapture.redirect import RedirectTarget, is_loopback_host, parse_redirect_uri
+from malcapture.sections import MAL
 from malcapture.session import Io, LoginOptions, LoginResult, Started
-from malcapture.tokens import jwt_claims, jwt_expiry
+from malcapture.tokens import jwt_claims
 from malcapture.ui import Reporter
 
 BROWSER_HEAD_START = 0.5  # seconds
@@ -52,30 +52,32 @@ async def login(opts: LoginOptions, io: Io) -> LoginResult:
 def start(opts: LoginOptions, io: Io) -> Started | None:
     """Everything up to the wait; None when the user chose to keep the tokens that still work."""
     target = parse_redirect_uri(opts.redirect_uri)
-    endpoints = Endpoints.from_env(io.env)
+    provider = providers.for_section(opts.section, io.env)
     headless = None if opts.no_browser or opts.manual else io.headless(io.env)
     if not (opts.no_browser or opts.manual or headless):
         io.find_browser()  # runs while the config is read
     config = _preflight(opts, io.reporter)
     creds = resolve_credentials(
-        opts.client_id, opts.client_secret, config, dict(io.env), io.reporter, io.ask, opts.config_path
+        opts.client_id, opts.client_secret, config, dict(io.env), io.reporter, io.ask, opts.config_path, opts.section
     )
     if config is not None and not opts.print_block:
-        kometa_config.prove_save(config, creds)  # every refusal the file can cause, before a code is spent
+        kometa_config.prove_save(
+            config, creds, opts.section
+        )  # every refusal the file can cause, before a code is spent
         if not _replace_working_tokens(config, opts, io):
             return None
     sockets = () if opts.manual else tuple(_claim(target, opts.bind, io))
     if not sockets and not io.paste.can_deliver():
         raise UsageError(*_no_way_to_paste(target, opts, io))
     verifier, state = pkce.make_verifier(), pkce.make_state()
-    url = pkce.authorize_url(endpoints.oauth, creds.client_id, verifier, state, target.sent_uri)
+    url = provider.authorize_url(creds.client_id, verifier, state, target.sent_uri)
     opened = _announce(url, target, headless, listening=bool(sockets), opts=opts, io=io)
     advice = _advice_on_timeout(target, headless, bool(sockets), io)
-    return Started(target, endpoints, config, creds, verifier, state, sockets, opened, advice)
+    return Started(target, provider, config, creds, verifier, state, sockets, opened, advice)
 
 
 def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
-    """Fail on the config before the browser opens: a MAL code is single-use."""
+    """Fail on the config before the browser opens: a code is single-use."""
     if not opts.print_block:
         config = kometa_config.load(opts.config_path)
         kometa_config.check_writable(config)
@@ -91,19 +93,20 @@ def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
 
 def _replace_working_tokens(config: KometaConfig, opts: LoginOptions, io: Io) -> bool:
     """Tokens that still work are not replaced silently: say whose they are, and at a terminal, ask."""
+    section = opts.section
     try:
-        access = config.setting("access_token", io.env)
+        access = config.setting("access_token", io.env, section)
+        expires = kometa_config.stored_expiry(config, io.env, section)
     except UsageError:
         return True
-    expires = jwt_expiry(access) if access else None
-    now = datetime.now(timezone.utc)
-    if access is None or expires is None or expires <= now:
+    if access is None or expires is None or expires <= datetime.now(timezone.utc):
         return True
-    user = jwt_claims(access).get("sub")
-    whose = f" of MyAnimeList user ID {user}" if user else ""
+    user = None if section.opaque_tokens else jwt_claims(access).get("sub")
+    whose = f" of {section.title} user ID {user}" if user else ""
+    check = "malcapture check" if section is MAL else f"malcapture {section.name} check"
     io.reporter.info(
-        f"{config.path} already holds an access token{whose} that works until "
-        f"{expires.strftime('%Y-%m-%d %H:%M UTC')} (`malcapture check` names the account)."
+        f"{config.path} already holds a {section.title} access token{whose} that works until "
+        f"{expires.strftime('%Y-%m-%d %H:%M UTC')} (`{check}` names the account)."
     )
     if opts.yes or io.ask is None:
         return True
@@ -138,7 +141,7 @@ def _no_way_to_paste(target: RedirectTarget, opts: LoginOptions, io: Io) -> tupl
     why = "--manual was given" if opts.manual else "the redirect cannot reach malcapture (see above)"
     what = (
         f"Pasting the redirected address is the only way to finish here ({why}), but standard input is not "
-        "a terminal and has nothing to read. Stopped before opening MyAnimeList, so that no single-use "
+        f"a terminal and has nothing to read. Stopped before opening {opts.section.title}, so that no single-use "
         "code is wasted; the config was not changed."
     )
     if io.in_container:
@@ -155,11 +158,12 @@ def _announce(
             "Continuing without a server: after you click Allow, the browser shows an error or another "
             "site — copy the whole address from its address bar and paste it here."
         )
-    reporter.info("Open this URL to authorize Kometa on MyAnimeList:")
+    title = opts.section.title
+    reporter.info(f"Open this URL to authorize Kometa on {title}:")
     reporter.url(url)
     if headless:
         reporter.info(
-            f"Not opening a browser: {headless}. MyAnimeList redirects the browser that you open the URL in "
+            f"Not opening a browser: {headless}. {title} redirects the browser that you open the URL in "
             f"to {target.uri} — that is, to the computer the browser runs on, not to this one."
         )
         if listening:

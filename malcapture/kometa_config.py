@@ -11,6 +11,7 @@ import stat
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from malcapture.placeholders import env_name, is_placeholder, kometa_secrets, re
 from malcapture.readback import has_anchors, section_window
 from malcapture.sections import MAL, SECTIONS, Section
 from malcapture.splice import Edit, Splicer, Updates, apply, block_lines
-from malcapture.tokens import STAND_INS, TokenSet
+from malcapture.tokens import STAND_INS, TokenSet, jwt_expiry
 
 BOM = b"\xef\xbb\xbf"
 SAVE_TRIES = 3  # an edit made to the file during the save is spliced into, this many times at most
@@ -210,6 +211,21 @@ def _invalid(path: Path, text: str, exc: MarkedYAMLError) -> ConfigError:
     return ConfigError(
         f"{path} is not valid YAML at {where}: {problem}.{shown}", advice + "Kometa would refuse it too."
     )
+
+
+def stored_expiry(config: KometaConfig, env: Mapping[str, str], section: Section = MAL) -> datetime | None:
+    """When the stored access token runs out: its JWT's `exp`, or `created_at + expires_in` (Trakt's)."""
+    access = config.setting("access_token", env, section)
+    if access is None:
+        return None
+    if not section.opaque_tokens:
+        return jwt_expiry(access)
+    try:
+        created = int(config.setting("created_at", env, section) or "")
+        lifetime = int(config.setting("expires_in", env, section) or "")
+        return datetime.fromtimestamp(created + lifetime, tz=timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def check_writable(config: KometaConfig) -> None:

@@ -13,6 +13,7 @@ class Section:
     token_keys: tuple[str, ...]  # `authorization:` as Kometa writes it, in its order
     env: tuple[str, str]  # the variables for --client-id and --client-secret
     id_length: int  # a client ID is this many hexadecimal characters
+    opaque_tokens: bool  # True: the expiry is created_at + expires_in; False: the access token is a JWT
     apps: str  # where the user finds the app's ID and secret
 
     def looks_like_client_id(self, value: str) -> bool:
@@ -26,6 +27,7 @@ MAL = Section(
     token_keys=("access_token", "token_type", "expires_in", "refresh_token"),
     env=("MAL_CLIENT_ID", "MAL_CLIENT_SECRET"),
     id_length=32,
+    opaque_tokens=False,
     apps="https://myanimelist.net/apiconfig",
 )
 TRAKT = Section(
@@ -35,6 +37,7 @@ TRAKT = Section(
     token_keys=("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at"),
     env=("TRAKT_CLIENT_ID", "TRAKT_CLIENT_SECRET"),
     id_length=64,
+    opaque_tokens=True,
     apps="https://developer.trakt.tv (Your API Apps)",
 )
 SECTIONS = (MAL, TRAKT)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from malcapture import browser, container
 from malcapture.credentials import Ask
-from malcapture.endpoints import Endpoints
 from malcapture.kometa_config import Credentials, KometaConfig
 from malcapture.paste import PasteReader
+from malcapture.providers import Provider
 from malcapture.redirect import RedirectTarget
+from malcapture.sections import MAL, Section
 from malcapture.ui import Reporter
 
 
@@ -35,6 +36,7 @@ class LoginOptions:
     verify: bool = True
     bind: str | None = None
     yes: bool = False  # replace tokens that still work without asking
+    section: Section = MAL  # which service: mal: or trakt:
 
 
 @dataclass
@@ -60,7 +62,7 @@ class Started:
     """The login up to the wait: config checked, port bound (or not), URL announced, browser asked to open."""
 
     target: RedirectTarget
-    endpoints: Endpoints
+    provider: Provider
     config: KometaConfig | None
     creds: Credentials
     verifier: str = field(repr=False)
