@@ -13,7 +13,7 @@ import webbrowser
 from collections.abc import Mapping, Sequence
 
 UNIX_DESKTOPS = ("linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos")
-NO_BROWSER_ARGS = frozenset({"-h", "--help", "--version", "--no-browser", "--manual", "refresh", "check"})
+NO_BROWSER_ARGS = frozenset({"-h", "--help", "--version", "--no-browser", "--manual", "refresh", "check", "status"})
 
 
 def is_wsl(env: Mapping[str, str], release: str | None = None) -> bool:

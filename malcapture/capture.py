@@ -21,10 +21,12 @@ from malcapture.errors import (
     UnusableTokens,
     UsageError,
 )
+from malcapture.kometa_config import Credentials, KometaConfig
 from malcapture.loopback import CallbackServer
 from malcapture.redirect import Authorized, Callback, Refused, parse_paste
 from malcapture.sections import MAL, Section
 from malcapture.session import Io, LoginOptions, LoginResult, Started
+from malcapture.tokens import TokenSet
 from malcapture.ui import Reporter
 
 
@@ -119,9 +121,8 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
         raise refusal(callback, started.provider.section)
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
-    creds, config = started.creds, started.config
+    creds = started.creds
     with interrupts.held() as hold:  # from the code's exchange to the save: a signal waits until the tokens are safe
-        section = started.provider.section
         async with started.provider.client(creds.client_id, io.reporter.debug) as client:
             try:
                 tokens = await client.exchange_code(
@@ -130,12 +131,25 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
             except UnusableTokens as exc:
                 raise kometa_config.keep_unusable(opts.config_path.absolute().parent, exc) from None
             account = await client.whoami(tokens.access_token) if opts.verify else None
-        hold.block = kometa_config.config_block(creds, tokens, section)
-        if not (opts.print_block or config is None):
-            saved = kometa_config.save_issued(config, tokens, creds, io.reporter.info, section)
-            hold.saved_to = saved.path
+        return keep(tokens, account, started.config, creds, opts, io, hold)
+
+
+def keep(
+    tokens: TokenSet,
+    account: str | None,
+    config: KometaConfig | None,
+    creds: Credentials,
+    opts: LoginOptions,
+    io: Io,
+    hold: interrupts.Hold,
+) -> LoginResult:
+    """Tokens just issued: into the config (or out as a block for --print). Call inside interrupts.held()."""
+    section = opts.section
+    hold.block = kometa_config.config_block(creds, tokens, section)
     if opts.print_block or config is None:
         return LoginResult(account, None, hold.block)
+    saved = kometa_config.save_issued(config, tokens, creds, io.reporter.info, section)
+    hold.saved_to = saved.path
     for key in saved.placeholders:
         io.reporter.warn(
             f"{section.name}.authorization.{key} is a <<placeholder>>, so it was left as it is: update it yourself."

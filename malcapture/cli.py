@@ -11,14 +11,18 @@ import sys
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
 from malcapture import __version__, interrupts, terminal
 from malcapture.errors import MalcaptureError, TokensNotSaved
+from malcapture.sections import MAL, TRAKT, Section
 from malcapture.ui import StderrReporter
+
+if TYPE_CHECKING:
+    from malcapture.session import Io, LoginOptions, LoginResult
 
 T = TypeVar("T")
 HELP_FLAGS = ("-h", "--help", "--version")
@@ -126,6 +130,26 @@ def main_options(
     """Authorize Kometa's MyAnimeList connection without copy-paste. A bare `malcapture` runs `login`."""
 
 
+NoBrowserOption = Annotated[
+    bool, typer.Option("--no-browser", help="Do not open a browser; print the URL and wait (listen, or read a paste).")
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout", metavar="SECONDS", callback=_at_least_one_second, help="Give up waiting after this long."
+    ),
+]
+PrintOption = Annotated[
+    bool, typer.Option("--print", help="Do not touch the config; print the whole section (mal: or trakt:) to stdout.")
+]
+NoVerifyOption = Annotated[bool, typer.Option("--no-verify", help="Skip the account check after the exchange.")]
+BindOption = Annotated[
+    str | None,
+    typer.Option("--bind", metavar="HOST", help="Listen on HOST instead of loopback (a container's published port)."),
+]
+YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Replace tokens that still work without asking first.")]
+
+
 @app.command(short_help="Authorize Kometa on MyAnimeList and save the tokens (the default command).")
 def login(
     config: ConfigOption = None,
@@ -140,38 +164,17 @@ def login(
             help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
         ),
     ] = None,
-    no_browser: Annotated[
-        bool, typer.Option("--no-browser", help="Do not open a browser; print the URL, listen, and accept a paste.")
-    ] = False,
+    no_browser: NoBrowserOption = False,
     manual: Annotated[bool, typer.Option("--manual", help="No server: print the URL and wait for the paste.")] = False,
-    timeout: Annotated[
-        float,
-        typer.Option(
-            "--timeout",
-            metavar="SECONDS",
-            callback=_at_least_one_second,
-            help="Give up waiting for the redirect after this long.",
-        ),
-    ] = 300,
-    print_block: Annotated[
-        bool, typer.Option("--print", help="Do not touch the config; print the whole mal: block to stdout.")
-    ] = False,
-    no_verify: Annotated[
-        bool, typer.Option("--no-verify", help="Skip the users/@me check after the exchange.")
-    ] = False,
-    bind: Annotated[
-        str | None,
-        typer.Option(
-            "--bind", metavar="HOST", help="Listen on HOST instead of loopback (a container's published port)."
-        ),
-    ] = None,
-    yes: Annotated[
-        bool, typer.Option("-y", "--yes", help="Replace tokens that still work without asking first.")
-    ] = False,
+    timeout: TimeoutOption = 300,
+    print_block: PrintOption = False,
+    no_verify: NoVerifyOption = False,
+    bind: BindOption = None,
+    yes: YesOption = False,
 ) -> None:
     """Authorize Kometa on MyAnimeList and save the tokens into its config."""
     from malcapture import flow, kometa_config
-    from malcapture.session import Io, LoginOptions
+    from malcapture.session import LoginOptions
 
     reporter = StderrReporter(verbose)
     opts = LoginOptions(
@@ -187,18 +190,37 @@ def login(
         bind=bind,
         yes=yes,
     )
-    ask = _ask if terminal.is_terminal(0) else None
-    result = _run(lambda: flow.run(opts, Io(reporter, ask=ask)))
+    _report_login(_run(lambda: flow.run(opts, _io(reporter))), opts, reporter)
+
+
+def _io(reporter: StderrReporter) -> Io:
+    from malcapture.session import Io
+
+    return Io(reporter, ask=_ask if terminal.is_terminal(0) else None)
+
+
+def _report_login(result: LoginResult, opts: LoginOptions, reporter: StderrReporter) -> None:
     if result.kept:
         return
     who = f"Authorized as {result.account}" if result.account else "Authorized"
     if result.block is not None:
         typer.echo(result.block, nl=False)
-        reporter.info(f"{who}. The mal: block is on standard output; the config was not touched.")
-    else:
-        reporter.info(f"{who} — saved to {result.saved_to}.")
-        for line in result.changes:
-            reporter.info(line)
+        reporter.info(f"{who}. The {opts.section.name}: block is on standard output; the config was not touched.")
+        return
+    reporter.info(f"{who} — saved to {result.saved_to}.")
+    for line in result.changes:
+        reporter.info(line)
+
+
+ExpiringOption = Annotated[
+    timedelta | None,
+    typer.Option(
+        "--if-expiring-within",
+        metavar="DURATION",
+        parser=parse_duration,
+        help="Refresh only when the access token expires within this long (e.g. 7d, 12h, 30m).",
+    ),
+]
 
 
 @app.command(short_help="Trade the stored refresh token for new tokens and save them.")
@@ -207,31 +229,10 @@ def refresh(
     client_id: ClientIdOption = None,
     client_secret: ClientSecretOption = None,
     verbose: VerboseOption = False,
-    if_expiring_within: Annotated[
-        timedelta | None,
-        typer.Option(
-            "--if-expiring-within",
-            metavar="DURATION",
-            parser=parse_duration,
-            help="Refresh only when the access token expires within this long (e.g. 7d, 12h, 30m).",
-        ),
-    ] = None,
+    if_expiring_within: ExpiringOption = None,
 ) -> None:
     """Trade the stored refresh token for new tokens (MyAnimeList rotates both) and save them."""
-    from malcapture import kometa_config, lifecycle
-
-    reporter = StderrReporter(verbose)
-    path = config or kometa_config.default_path()
-    result = _run(
-        lambda: _until_done(lifecycle.refresh(path, client_id, client_secret, _environ(), reporter, if_expiring_within))
-    )
-    expiry = lifecycle.describe_expiry(result.expires, lifecycle.utc_now())
-    if result.meanwhile:
-        reporter.info(f"The tokens in the config work (they belong to {result.meanwhile}); the access token: {expiry}.")
-    elif result.refreshed:
-        reporter.info(f"Refreshed — saved to {result.saved_to}; the new access token: {expiry}.")
-        for line in result.changes:
-            reporter.info(line)
+    _refresh(MAL, config, client_id, client_secret, verbose, if_expiring_within)
 
 
 @app.command(short_help="Say whether the stored tokens work, whose they are and when they expire.")
@@ -242,12 +243,158 @@ def check(
     verbose: VerboseOption = False,
 ) -> None:
     """Say whether the stored tokens work: who they belong to, and when the access token expires."""
+    _check(MAL, config, client_id, verbose)
+
+
+def _refresh(
+    section: Section,
+    config: Path | None,
+    client_id: str | None,
+    client_secret: str | None,
+    verbose: bool,
+    within: timedelta | None,
+) -> None:
     from malcapture import kometa_config, lifecycle
 
     reporter = StderrReporter(verbose)
     path = config or kometa_config.default_path()
-    result = _run(lambda: _until_done(lifecycle.check(path, _environ(), reporter, client_id)))
-    reporter.info(f"MyAnimeList accepts the stored token: it belongs to {result.account}.")
+    result = _run(
+        lambda: _until_done(
+            lifecycle.refresh(path, client_id, client_secret, _environ(), reporter, within, section=section)
+        )
+    )
+    expiry = lifecycle.describe_expiry(result.expires, lifecycle.utc_now())
+    if result.meanwhile:
+        reporter.info(f"The tokens in the config work (they belong to {result.meanwhile}); the access token: {expiry}.")
+    elif result.refreshed:
+        reporter.info(f"Refreshed — saved to {result.saved_to}; the new access token: {expiry}.")
+        for line in result.changes:
+            reporter.info(line)
+
+
+def _check(section: Section, config: Path | None, client_id: str | None, verbose: bool) -> None:
+    from malcapture import kometa_config, lifecycle
+
+    reporter = StderrReporter(verbose)
+    path = config or kometa_config.default_path()
+    result = _run(lambda: _until_done(lifecycle.check(path, _environ(), reporter, client_id, section=section)))
+    reporter.info(f"{section.title} accepts the stored token: it belongs to {result.account}.")
+
+
+trakt_app = typer.Typer(
+    cls=LoginByDefault,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    help="Authorize Kometa's Trakt connection. A bare `malcapture trakt` runs `trakt login` (the device flow).",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(trakt_app, name="trakt", short_help="Authorize, refresh and check Kometa's Trakt connection.")
+
+TraktClientIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--client-id", envvar="TRAKT_CLIENT_ID", help="Trakt client ID [default: trakt.client_id of the config]"
+    ),
+]
+TraktClientSecretOption = Annotated[
+    str | None,
+    typer.Option(
+        "--client-secret",
+        envvar="TRAKT_CLIENT_SECRET",
+        help="Trakt client secret [default: trakt.client_secret of the config]",
+    ),
+]
+
+
+@trakt_app.command("login", short_help="Authorize Kometa on Trakt and save the tokens (the default command).")
+def trakt_login(
+    config: ConfigOption = None,
+    client_id: TraktClientIdOption = None,
+    client_secret: TraktClientSecretOption = None,
+    verbose: VerboseOption = False,
+    pin: Annotated[
+        bool, typer.Option("--pin", help="Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first).")
+    ] = False,
+    redirect_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--redirect-uri",
+            metavar="URL",
+            help="Catch the redirect to this loopback URL registered in the Trakt app (e.g. http://localhost:8765/).",
+        ),
+    ] = None,
+    no_browser: NoBrowserOption = False,
+    timeout: TimeoutOption = 300,
+    print_block: PrintOption = False,
+    no_verify: NoVerifyOption = False,
+    bind: BindOption = None,
+    yes: YesOption = False,
+) -> None:
+    """Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste)."""
+    from malcapture import flow, kometa_config, trakt_flow
+    from malcapture.session import LoginOptions
+
+    if pin and redirect_uri:
+        raise typer.BadParameter("use either --pin or --redirect-uri, not both", param_hint="'--pin'")
+    reporter = StderrReporter(verbose)
+    opts = LoginOptions(
+        config_path=config or kometa_config.default_path(),
+        client_id=client_id,
+        client_secret=client_secret,
+        redirect_uri=redirect_uri,
+        no_browser=no_browser,
+        timeout=timeout,
+        print_block=print_block,
+        verify=not no_verify,
+        bind=bind,
+        yes=yes,
+        section=TRAKT,
+        pin=pin,
+    )
+    if redirect_uri:
+        result = _run(lambda: flow.run(opts, _io(reporter)))
+    else:
+        result = _run(lambda: _until_done(trakt_flow.login(opts, _io(reporter))))
+    _report_login(result, opts, reporter)
+
+
+@trakt_app.command("refresh", short_help="Trade the stored Trakt refresh token for new tokens and save them.")
+def trakt_refresh(
+    config: ConfigOption = None,
+    client_id: TraktClientIdOption = None,
+    client_secret: TraktClientSecretOption = None,
+    verbose: VerboseOption = False,
+    if_expiring_within: ExpiringOption = None,
+) -> None:
+    """Trade the stored refresh token for new tokens (each works once) and save them."""
+    _refresh(TRAKT, config, client_id, client_secret, verbose, if_expiring_within)
+
+
+@trakt_app.command("check", short_help="Say whose the stored Trakt token is and when it expires.")
+def trakt_check(
+    config: ConfigOption = None,
+    client_id: TraktClientIdOption = None,
+    client_secret: TraktClientSecretOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Say whether the stored Trakt token works: whose it is, and when it expires (created_at + expires_in)."""
+    _check(TRAKT, config, client_id, verbose)
+
+
+@app.command(short_help="One line per service in the config: whose, until when, works or not, and the fix.")
+def status(config: ConfigOption = None) -> None:
+    """Check every service configured in the file (mal:, trakt:); exit 0 only when every one works."""
+    from malcapture import kometa_config
+    from malcapture.status import status as check_all
+
+    reporter = StderrReporter()
+    path = config or kometa_config.default_path()
+    lines = _run(lambda: _until_done(check_all(path, _environ())))
+    for line in lines:
+        reporter.info(line.text)
+    if not all(line.works for line in lines):
+        raise typer.Exit(1)
 
 
 @app.command(short_help="The whole login against a built-in MyAnimeList stand-in; nothing leaves the machine.")

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from malcapture import browser, container, kometa_config, pkce, ports, providers
 from malcapture.credentials import resolve_credentials
 from malcapture.errors import ConfigError, PortConflict, UsageError
-from malcapture.kometa_config import KometaConfig
+from malcapture.kometa_config import Credentials, KometaConfig
 from malcapture.redirect import RedirectTarget, is_loopback_host, parse_redirect_uri
 from malcapture.sections import MAL
 from malcapture.session import Io, LoginOptions, LoginResult, Started
@@ -56,16 +56,10 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     headless = None if opts.no_browser or opts.manual else io.headless(io.env)
     if not (opts.no_browser or opts.manual or headless):
         io.find_browser()  # runs while the config is read
-    config = _preflight(opts, io.reporter)
-    creds = resolve_credentials(
-        opts.client_id, opts.client_secret, config, dict(io.env), io.reporter, io.ask, opts.config_path, opts.section
-    )
-    if config is not None and not opts.print_block:
-        kometa_config.prove_save(
-            config, creds, opts.section
-        )  # every refusal the file can cause, before a code is spent
-        if not _replace_working_tokens(config, opts, io):
-            return None
+    prepared = prepare(opts, io)
+    if prepared is None:
+        return None
+    config, creds = prepared
     sockets = () if opts.manual else tuple(_claim(target, opts.bind, io))
     if not sockets and not io.paste.can_deliver():
         raise UsageError(*_no_way_to_paste(target, opts, io))
@@ -74,6 +68,20 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     opened = _announce(url, target, headless, listening=bool(sockets), opts=opts, io=io)
     advice = _advice_on_timeout(target, headless, bool(sockets), io)
     return Started(target, provider, config, creds, verifier, state, sockets, opened, advice)
+
+
+def prepare(opts: LoginOptions, io: Io) -> tuple[KometaConfig | None, Credentials] | None:
+    """The config and the app's credentials, checked before anything is spent; None when the user
+    chose to keep tokens that still work."""
+    config = _preflight(opts, io.reporter)
+    creds = resolve_credentials(
+        opts.client_id, opts.client_secret, config, dict(io.env), io.reporter, io.ask, opts.config_path, opts.section
+    )
+    if config is not None and not opts.print_block:
+        kometa_config.prove_save(config, creds, opts.section)  # what the file would refuse, before a code is spent
+        if not _replace_working_tokens(config, opts, io):
+            return None
+    return config, creds
 
 
 def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:

@@ -8,15 +8,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from malcapture import interrupts, kometa_config, lock
+from malcapture import interrupts, kometa_config, lock, providers
 from malcapture.credentials import clean, resolve_credentials
-from malcapture.endpoints import Endpoints
 from malcapture.errors import ConfigError, MalError, NetworkError, UnusableTokens, UsageError
-from malcapture.tokens import jwt_claims, jwt_expiry
+from malcapture.sections import MAL, Section
+from malcapture.tokens import jwt_claims
 from malcapture.ui import Reporter
 
 if TYPE_CHECKING:
-    from malcapture.mal import MalClient
+    from malcapture.providers import TokenClient
 
 Clock = Callable[[], datetime]
 
@@ -42,14 +42,22 @@ def _span(delta: timedelta) -> str:
     return f"{hours} hours" if hours >= 2 else f"{int(delta.total_seconds() // 60)} minutes"
 
 
-def _stored(config: kometa_config.KometaConfig, key: str, env: Mapping[str, str]) -> str:
-    value = config.setting(key, env)
+def _stored(config: kometa_config.KometaConfig, key: str, env: Mapping[str, str], section: Section) -> str:
+    value = config.setting(key, env, section)
     if not value:
         raise ConfigError(
-            f"No MyAnimeList {key.replace('_', ' ')} is stored in mal.authorization of {config.path}.",
-            "Run `malcapture` to authorize Kometa first.",
+            f"No {section.title} {key.replace('_', ' ')} is stored in {section.name}.authorization of {config.path}.",
+            f"Run `{login_command(section)}` to authorize Kometa first.",
         )
     return value
+
+
+def login_command(section: Section) -> str:
+    return "malcapture" if section is MAL else f"malcapture {section.name}"
+
+
+def command(section: Section, name: str) -> str:
+    return f"malcapture {name}" if section is MAL else f"malcapture {section.name} {name}"
 
 
 @dataclass(frozen=True)
@@ -59,22 +67,31 @@ class CheckResult:
 
 
 async def check(
-    path: Path, env: Mapping[str, str], reporter: Reporter, client_id: str | None = None, now: Clock = utc_now
+    path: Path,
+    env: Mapping[str, str],
+    reporter: Reporter,
+    client_id: str | None = None,
+    now: Clock = utc_now,
+    section: Section = MAL,
 ) -> CheckResult:
     config = kometa_config.load(path)
-    access = _stored(config, "access_token", env)
-    expires = jwt_expiry(access)
-    reporter.info(f"The stored access token: {describe_expiry(expires, now())}.")
-    _compare_client(access, client_id or config.setting("client_id", env), reporter)
-    from malcapture.mal import MalClient
-
+    access = _stored(config, "access_token", env, section)
+    expires = kometa_config.stored_expiry(config, env, section)
+    reporter.info(f"The stored {section.title} access token: {describe_expiry(expires, now())}.")
+    cid = clean(client_id) or clean(config.setting("client_id", env, section))
+    if section is MAL:
+        _compare_client(access, cid, reporter)
+    elif not cid:
+        raise UsageError(
+            f"No {section.title} client ID: Trakt wants it with every request.",
+            f"Pass --client-id, set {section.env[0]}, or fill in {section.name}.client_id in {path}.",
+        )
+    provider = providers.for_section(section, env)
     try:
-        async with MalClient(Endpoints.from_env(env), reporter.debug) as mal:
-            account = await mal.whoami(access)
+        async with provider.client(cid or "", reporter.debug) as client:
+            account = await client.whoami(access)
     except NetworkError as exc:
-        raise NetworkError(
-            f"{exc.what} (The expiry above was read offline, from the token itself.)", exc.advice
-        ) from None
+        raise NetworkError(f"{exc.what} (The expiry above was read offline, from the config.)", exc.advice) from None
     return CheckResult(account, expires)
 
 
@@ -82,10 +99,9 @@ def _compare_client(access: str, client_id: str | None, reporter: Reporter) -> N
     """MAL's access token names the client it was issued to (`aud`): a mismatch breaks the next refresh."""
     audience = jwt_claims(access).get("aud")
     audiences = audience if isinstance(audience, list) else [audience]
-    cid = clean(client_id)
-    if cid and audience and cid not in audiences:
+    if client_id and audience and client_id not in audiences:
         reporter.warn(
-            f"the stored token was issued to the MAL app {audiences[0]}, not to the client ID {cid}: the next "
+            f"the stored token was issued to the MAL app {audiences[0]}, not to the client ID {client_id}: the next "
             'refresh will fail ("Token is not linked to client"). Put back that app\'s client ID and secret, '
             "or run `malcapture` to authorize with this one."
         )
@@ -108,10 +124,11 @@ async def refresh(
     reporter: Reporter,
     if_expiring_within: timedelta | None = None,
     now: Clock = utc_now,
+    section: Section = MAL,
 ) -> RefreshResult:
     # From reading the refresh token to saving its successor: another run would spend the same token.
     with lock.exclusive(path, reporter.info):
-        return await _refresh(path, client_id, client_secret, env, reporter, if_expiring_within, now)
+        return await _refresh(path, client_id, client_secret, env, reporter, if_expiring_within, now, section)
 
 
 async def _refresh(
@@ -122,57 +139,58 @@ async def _refresh(
     reporter: Reporter,
     if_expiring_within: timedelta | None,
     now: Clock,
+    section: Section,
 ) -> RefreshResult:
     config = kometa_config.load(path)
     kometa_config.check_writable(config)
-    refresh_token = _stored(config, "refresh_token", env)
-    access = config.setting("access_token", env)
-    expires = jwt_expiry(access) if access else None
+    refresh_token = _stored(config, "refresh_token", env, section)
+    expires = kometa_config.stored_expiry(config, env, section)
     if if_expiring_within is not None:
         if expires is not None and expires - now() > if_expiring_within:
             reporter.info(f"No refresh needed: the access token {describe_expiry(expires, now())[3:]}.")
             return RefreshResult(False, expires, None)
         reporter.info(f"Refreshing: the access token {describe_expiry(expires, now())[3:]}.")
-    creds = resolve_credentials(client_id, client_secret, config, dict(env), reporter, None, path)
-    kometa_config.prove_save(config, creds)  # a refusal now, before the refresh token is spent
-    from malcapture.mal import MalClient
-
-    with interrupts.held() as hold:  # the old refresh token dies when MyAnimeList answers: save the new pair
-        async with MalClient(Endpoints.from_env(env), reporter.debug) as mal:
+    creds = resolve_credentials(client_id, client_secret, config, dict(env), reporter, None, path, section)
+    kometa_config.prove_save(config, creds, section)  # a refusal now, before the refresh token is spent
+    provider = providers.for_section(section, env)
+    with interrupts.held() as hold:  # the old refresh token dies when the service answers: save the new pair
+        async with provider.client(creds.client_id, reporter.debug) as client:
             try:
-                tokens = await mal.refresh(creds.client_id, creds.client_secret, refresh_token)
+                tokens = await client.refresh(creds.client_id, creds.client_secret, refresh_token)
             except UnusableTokens as exc:
                 raise kometa_config.keep_unusable(config.target.parent, exc) from None
             except NetworkError:
                 raise
             except MalError:
-                found = await _refreshed_meanwhile(path, refresh_token, env, mal, reporter)
+                found = await _refreshed_meanwhile(path, refresh_token, env, client, reporter, section)
                 if found is None:
                     raise
                 return found
-        hold.block = kometa_config.config_block(creds, tokens)
-        saved = kometa_config.save_issued(config, tokens, creds)  # the lock is held: see refresh()
+        hold.block = kometa_config.config_block(creds, tokens, section)
+        saved = kometa_config.save_issued(config, tokens, creds, section=section)  # the lock is held: see refresh()
         hold.saved_to = saved.path
-    return RefreshResult(True, jwt_expiry(tokens.access_token), saved.path, saved.changes)
+    return RefreshResult(True, tokens.expires_at(), saved.path, saved.changes)
 
 
 async def _refreshed_meanwhile(
-    path: Path, sent: str, env: Mapping[str, str], mal: MalClient, reporter: Reporter
+    path: Path, sent: str, env: Mapping[str, str], client: TokenClient, reporter: Reporter, section: Section
 ) -> RefreshResult | None:
     """After a refused refresh: did another run (or Kometa) refresh first? Then check what it saved."""
     try:
         config = kometa_config.load(path)
-        stored, access = config.setting("refresh_token", env), config.setting("access_token", env)
+        stored = config.setting("refresh_token", env, section)
+        access = config.setting("access_token", env, section)
+        expires = kometa_config.stored_expiry(config, env, section)
     except (ConfigError, UsageError):
         return None
     if not stored or stored == sent or not access:
         return None
     reporter.info(
-        f"MyAnimeList refused the refresh token, but {path} holds another one now: something else "
+        f"{section.title} refused the refresh token, but {path} holds another one now: something else "
         "(another malcapture, or Kometa) refreshed meanwhile. Checking the tokens it saved…"
     )
     try:
-        account = await mal.whoami(access)
+        account = await client.whoami(access)
     except MalError:
         return None
-    return RefreshResult(False, jwt_expiry(access), None, meanwhile=account)
+    return RefreshResult(False, expires, None, meanwhile=account)

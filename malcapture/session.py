@@ -37,6 +37,7 @@ class LoginOptions:
     bind: str | None = None
     yes: bool = False  # replace tokens that still work without asking
     section: Section = MAL  # which service: mal: or trakt:
+    pin: bool = False  # Trakt: Kometa's PIN flow instead of the device flow
 
 
 @dataclass

@@ -40,6 +40,12 @@ class TokenSet:
         }
         return {key: value for key, value in values.items() if value is not None}
 
+    def expires_at(self) -> datetime | None:
+        """`created_at + expires_in` where the answer says when it was made (Trakt), else the JWT's `exp`."""
+        if self.created_at is not None:
+            return datetime.fromtimestamp(self.created_at + self.expires_in, tz=timezone.utc)
+        return jwt_expiry(self.access_token)
+
     def secrets(self) -> tuple[str, str]:
         return self.access_token, self.refresh_token
 

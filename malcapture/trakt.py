@@ -80,6 +80,8 @@ class TraktClient(HttpClient):
         answer = await self._post("/oauth/device/token", body, "approval check", idempotent=True)
         if answer.status == 200:
             return Poll(200, _tokens(answer, "approval check"))
+        if answer.status == 403:  # the app was deleted meanwhile, or the secret is wrong
+            raise explain(answer, "approval check")
         return Poll(answer.status, None, answer.retry_after)
 
     async def exchange_code(
