@@ -62,6 +62,8 @@ class FakeTrakt:
     device_lifetime: int = 600
     interval: int = 1
     account: int = 200  # what /users/settings answers a good token with: 200, or 410 (deactivated), 423 (locked)
+    enforced_interval: float | None = None  # stricter than the interval it announces: polls get 429 until slower
+    slowed: int = 0  # how many 429s it gave
     apps: dict[str, TraktApp] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)  # client IDs of deleted apps: 403 everywhere
     devices: dict[str, Device] = field(default_factory=dict)
@@ -144,9 +146,11 @@ class FakeTrakt:
             return web.Response(status=409)
         if now > device.expires:
             return web.Response(status=410)
-        if now - device.last_poll < device.interval * 0.9:
+        required = self.enforced_interval or device.interval
+        if now - device.last_poll < required * 0.9:
             device.last_poll = now
-            return web.Response(status=429, headers={"Retry-After": str(device.interval)})
+            self.slowed += 1
+            return web.Response(status=429, headers={"Retry-After": f"{required:g}"})
         device.last_poll = now
         if device.decision == "deny":
             return web.Response(status=418)

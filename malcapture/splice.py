@@ -141,7 +141,12 @@ class Splicer:
             return self.replace_alias(path, key, new)
         self.check_anchor(path, node)
         if not isinstance(node, ScalarNode):
-            raise ConfigError(f"{path} in the config holds settings, but Kometa expects a single value there.")
+            what = "a list (`[…]` is a list in YAML)" if isinstance(node, SequenceNode) else "settings"
+            raise ConfigError(
+                f"{path} in the config (line {node.start_mark.line + 1}) holds {what}, "
+                "but Kometa expects a single value there.",
+                "Write the value alone (quote it if it starts with [ or {), then run malcapture again.",
+            )
         colon = self.colon_end(key)
         if is_empty(node):
             return self.fill_empty(colon, new)

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from malcapture.fakemal import FakeMal, serve
+from malcapture.faketrakt import FakeTrakt
+from malcapture.faketrakt import serve as serve_trakt
 from malcapture.ports import free_port
-from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, executable
+from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, TraktStandIn, executable
 
 __all__ = ["free_port"]
 
@@ -34,6 +36,14 @@ async def mal() -> AsyncIterator[Mal]:
     port = free_port()
     redirect = f"http://localhost:{port}/"
     yield Mal(fake, base, fake.register(redirect), redirect, port)
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def trakt() -> AsyncIterator[TraktStandIn]:
+    fake = FakeTrakt()
+    runner, base = await serve_trakt(fake)
+    yield TraktStandIn(fake, base, fake.register())
     await runner.cleanup()
 
 

@@ -14,12 +14,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from ruamel.yaml import YAML
 
 from malcapture import kometa_config as kc
 from malcapture.fakemal import App, FakeMal
+from malcapture.faketrakt import FakeTrakt, TraktApp, env_for
 from malcapture.ports import free_port
 from malcapture.tokens import TokenSet
 
@@ -212,3 +214,32 @@ async def redirect_url_from(mal: Mal, url: str) -> str:
 
     async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as response:
         return response.headers["Location"]
+
+
+@dataclass
+class TraktStandIn:
+    """The fake Trakt on loopback, one app registered, and what points malcapture at it."""
+
+    fake: FakeTrakt
+    base: str
+    app: TraktApp
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, **env_for(self.base), "PYTHONUNBUFFERED": "1", **extra}
+
+    def args(self, config: Path, *extra: str) -> list[str]:
+        return ["-c", str(config), "--client-id", self.app.client_id, "--client-secret", self.app.secret, *extra]
+
+
+def stored_trakt(trakt: TraktStandIn, config: Path, created_at: int | None = None) -> dict[str, Any]:
+    """A config whose trakt: section holds tokens the fake issued (and a mal: section left alone)."""
+    tokens = trakt.fake.issue_tokens(trakt.app.client_id)
+    if created_at is not None:
+        tokens["created_at"] = created_at
+    keys = ("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at")
+    config.write_text(
+        "mal:\n  client_id: keep-me\ntrakt:\n"
+        f"  client_id: {trakt.app.client_id}\n  client_secret: {trakt.app.secret}\n  pin:\n  authorization:\n"
+        + "".join(f"    {k}: {tokens[k]}\n" for k in keys)
+    )
+    return tokens

@@ -16,16 +16,18 @@ from ruamel.yaml import YAML
 
 from malcapture import kometa_config as kc
 from malcapture.errors import ConfigError, TokensNotSaved
+from malcapture.placeholders import is_placeholder
+from malcapture.sections import TRAKT
 from malcapture.tokens import TokenSet
 from tests.helpers import BROKEN, CREDS, SMALL_CONFIG, TOKENS, reads_back, save
 
 OURS = ("client_id", "client_secret", "localhost_url", "access_token", "token_type", "expires_in", "refresh_token")
 
 
-def without_our_values(raw: bytes) -> list[str]:
+def without_our_values(raw: bytes, keys: tuple[str, ...] = OURS) -> list[str]:
     """The file's lines with the values of our keys blanked: what must be byte-identical."""
     text = raw.decode("utf-8")
-    pattern = re.compile(rf"^([ \t]*(?:{'|'.join(OURS)}):)[ \t]*[^#\r\n]*?(?:[ \t]*(#.*?))?(\r?)$")
+    pattern = re.compile(rf"^([ \t]*(?:{'|'.join(keys)}):)[ \t]*[^#\r\n]*?(?:[ \t]*(#.*?))?(\r?)$")
 
     def blank(line: str) -> str:
         match = pattern.match(line)
@@ -37,15 +39,19 @@ def without_our_values(raw: bytes) -> list[str]:
     return [blank(line) for line in text.split("\n")]
 
 
-def assert_only_our_values_changed(before: bytes, after: bytes) -> None:
-    old, new = without_our_values(before), without_our_values(after)
+def assert_only_our_values_changed(
+    before: bytes, after: bytes, keys: tuple[str, ...] = OURS, name: str = "mal"
+) -> None:
+    old, new = without_our_values(before, keys), without_our_values(after, keys)
     # What the writer adds must be whole lines of ours; everything else in order and unchanged.
     added = list(new)
     for line in old:
         assert line in added, f"a line was lost or changed: {line!r}"
         del added[: added.index(line) + 1]
     inserted = [line for line in new if line not in old]
-    assert all(re.match(r"^\s*(mal|authorization|" + "|".join(OURS) + r"):\r?$", line) for line in inserted), inserted
+    assert all(re.match(rf"^\s*({name}|authorization|" + "|".join(keys) + r"):\r?$", line) for line in inserted), (
+        inserted
+    )
 
 
 def test_every_real_config_keeps_every_other_byte(shared_configs: list[Path], tmp_path: Path) -> None:
@@ -315,3 +321,49 @@ def test_round_trip_of_generated_configs_and_tokens(
     assert data["mal"]["authorization"] == tokens.as_mapping()
     assert {k: v for k, v in data.items() if k != "mal"} == {k: v for k, v in other.items() if k != "mal"}
     assert path.read_bytes().decode().startswith(nl.join(lines))
+
+
+TRAKT_TOKENS = TokenSet("a" * 64, "bearer", 86400, "b" * 64, "public", 1_764_000_000)
+TRAKT_CREDS = kc.Credentials("c" * 64, "d" * 64)
+TRAKT_KEYS = ("client_id", "client_secret", "pin", *TRAKT.token_keys)
+
+
+def test_every_real_config_keeps_every_byte_outside_the_trakt_values(
+    shared_configs: list[Path], tmp_path: Path
+) -> None:
+    for source in shared_configs:
+        if source.name in BROKEN:
+            continue
+        target = tmp_path / source.name
+        shutil.copyfile(source, target)
+        if source.name == "03-ladywhiskers-crlf.yml":  # its trakt values were redacted as `[REDACTED]`: lists
+            with pytest.raises(ConfigError, match=r"trakt.client_id in the config \(line \d+\) holds a list"):
+                kc.save_tokens(kc.load(target), TRAKT_TOKENS, TRAKT_CREDS, section=TRAKT)
+            assert target.read_bytes() == source.read_bytes()
+            continue
+        kc.save_tokens(kc.load(target), TRAKT_TOKENS, TRAKT_CREDS, section=TRAKT)
+        assert_only_our_values_changed(source.read_bytes(), target.read_bytes(), TRAKT_KEYS, "trakt")
+        original = YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
+        rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
+        before = (original.get("trakt") or {}).get("authorization") or {}
+        expected = {k: before[k] if is_placeholder(before.get(k)) else v for k, v in TRAKT_TOKENS.as_mapping().items()}
+        assert rest["trakt"]["authorization"] == {**before, **expected}, source.name  # <<placeholders>> stay
+        assert {k: v for k, v in rest.items() if k != "trakt"} == {k: v for k, v in original.items() if k != "trakt"}
+
+
+def test_the_trakt_section_of_our_own_fixture_changes_only_its_values(tmp_path: Path) -> None:
+    text = (
+        "mal:\n  client_id: abc   # mine\n"
+        'trakt:\n  client_id:\n  client_secret: ""\n  pin: 0A1B2C3D    # single use\n  force_refresh: false\n'
+        "  authorization:\n    access_token:\n    token_type:\n    expires_in:\n    refresh_token:\n"
+        "    scope:\n    created_at:\n# the end\n"
+    )
+    path = write(tmp_path, text)
+    saved = kc.save_tokens(kc.load(path), TRAKT_TOKENS, TRAKT_CREDS, section=TRAKT)
+    after = path.read_text()
+    assert after.startswith("mal:\n  client_id: abc   # mine\ntrakt:\n")
+    assert "  pin:    # single use\n" in after
+    assert "  force_refresh: false\n" in after
+    assert after.endswith("    created_at: 1764000000\n# the end\n")
+    assert_only_our_values_changed(text.encode(), after.encode(), TRAKT_KEYS, "trakt")
+    assert any("Emptied trakt.pin" in line for line in saved.changes)
