@@ -103,6 +103,8 @@ class FakeTrakt:
         app.router.add_post("/oauth/token", self.token)
         app.router.add_get("/oauth/authorize", self.authorize)
         app.router.add_get("/users/settings", self.settings)
+        app.router.add_get("/activate", self.activate)
+        app.router.add_get("/activate/decide", self.activate_decide)
         return app
 
     @web.middleware
@@ -158,6 +160,23 @@ class FakeTrakt:
             return web.Response(status=400)
         device.used = True
         return web.json_response(self.issue_tokens(app.client_id))
+
+    async def activate(self, request: web.Request) -> web.Response:
+        """trakt.tv/activate: where the user types the code shown by the device."""
+        page = (
+            "<!doctype html><title>Trakt stand-in: activate</title><h1>Enter the code</h1>"
+            "<form action=/activate/decide><input name=user_code autofocus> "
+            "<button name=choice value=allow>Approve</button> <button name=choice value=deny>Deny</button></form>"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+    async def activate_decide(self, request: web.Request) -> web.Response:
+        code, choice = request.query.get("user_code", "").strip().upper(), request.query.get("choice", "allow")
+        if not any(device.user_code == code for device in self.devices.values()):
+            return web.Response(status=404, text="No such code: check it and try again.")
+        self.decide(code, choice)
+        said = "approved: go back to the terminal" if choice == "allow" else "denied"
+        return web.Response(text=f"<!doctype html><h1>Code {escape(code)} {said}.</h1>", content_type="text/html")
 
     async def authorize(self, request: web.Request) -> web.StreamResponse:
         """trakt.tv/oauth/authorize: a PIN page for the oob URI, else a redirect (the user said yes)."""

@@ -270,3 +270,20 @@ async def test_status_names_what_works_and_the_fix_for_what_does_not(
     result = await run_cli("status", "-c", str(config), env=env)
     assert result.code == 0, result.err
     assert result.err.splitlines()[1].startswith("trakt: works: kometa_fan")
+
+
+async def test_the_code_can_be_approved_on_the_stand_ins_page(trakt: TraktStandIn, tmp_path: Path) -> None:
+    """What the demo's user does on a desktop: type the code on the activate page and approve."""
+    config = tmp_path / "config.yml"
+    config.write_text(EMPTY)
+    pages: list[asyncio.Task[str]] = []
+
+    async def approve(code: str) -> str:
+        async with aiohttp.ClientSession() as session:
+            query = {"user_code": code.lower(), "choice": "allow"}
+            async with session.get(f"{trakt.base}/activate/decide", params=query) as response:
+                return await response.text()
+
+    result = await device_login(trakt, config, lambda code: pages.append(asyncio.ensure_future(approve(code))))
+    assert result.code == 0, result.err
+    assert "approved" in await pages[0]
