@@ -11,8 +11,8 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
 
 
 async def test_every_option_in_help_is_in_the_readme() -> None:
-    for command in ("login", "refresh", "check"):
-        result = await run_cli(command, "--help", env={"COLUMNS": "200", "TERM": "dumb"})
+    for command in ("login", "refresh", "check", "demo", "status", "trakt login", "trakt refresh", "trakt check"):
+        result = await run_cli(*command.split(), "--help", env={"COLUMNS": "200", "TERM": "dumb"})
         for option in set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", result.out)) - {"--help"}:
             assert f"`{option}" in README or f", {option}" in README, (
                 f"{option} of `{command}` is missing from README.md"
