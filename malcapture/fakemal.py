@@ -322,9 +322,14 @@ async def play_browser(url: str, choice: str = "allow") -> tuple[int, str]:
 
 async def serve(fake: FakeMal, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
     """Start the stand-in on loopback; returns the runner (to clean up) and its base URL."""
+    return await serve_app(fake.application(), host, port)
+
+
+async def serve_app(application: web.Application, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+    """Any stand-in's app on a socket bound here (port 0: one the system picks)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.bind((host, port))
-    runner = web.AppRunner(fake.application(), access_log=None)
+    runner = web.AppRunner(application, access_log=None)
     await runner.setup()
     await web.SockSite(runner, sock).start()
     return runner, f"http://{host}:{sock.getsockname()[1]}"

@@ -10,7 +10,6 @@ work once, 24-hour tokens, `trakt-api-key` and `trakt-api-version` required on t
 from __future__ import annotations
 
 import secrets
-import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
+
+from malcapture.fakemal import serve_app
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 DAY = 86400
@@ -246,12 +247,7 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 async def serve(fake: FakeTrakt, host: str = "127.0.0.1") -> tuple[web.AppRunner, str]:
     """Start the stand-in on loopback; returns the runner (to clean up) and its base URL."""
-    sock = socket.socket()
-    sock.bind((host, 0))
-    runner = web.AppRunner(fake.application(), access_log=None)
-    await runner.setup()
-    await web.SockSite(runner, sock).start()
-    return runner, f"http://{host}:{sock.getsockname()[1]}"
+    return await serve_app(fake.application(), host)
 
 
 def env_for(base: str) -> dict[str, str]:

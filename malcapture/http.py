@@ -4,6 +4,7 @@ and a failure to connect put into plain words."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Callable
 from types import TracebackType
@@ -12,8 +13,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from malcapture.errors import NetworkError
-from malcapture.tokens import redact
+from malcapture.errors import MalError, NetworkError, UnusableTokens
+from malcapture.sections import Section
+from malcapture.tokens import TokenSet, redact
 
 Client = TypeVar("Client", bound="HttpClient")
 SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token", "token"}
@@ -99,3 +101,53 @@ def unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
         f"Could not reach {host} for the {action}: {reason}.",
         "Check the network (DNS, proxy, firewall) and try again.",
     )
+
+
+def json_object(body: str, title: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise MalError(f"{title} answered HTTP 200 with something other than JSON.", "Try again later.")
+    return data
+
+
+def token_set(body: str, section: Section, action: str) -> TokenSet:
+    """A token answer: JSON, text that can be written into a config, and the fields Kometa keeps."""
+    data = json_object(body, section.title)
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        again = "malcapture" if section.name == "mal" else f"malcapture {section.name}"
+        raise UnusableTokens(
+            f"{section.title} answered the {action} with tokens that cannot be written as text (broken characters).",
+            f"Try again in a few minutes; if it persists, run `{again}` to authorize again.",
+            json.dumps(data, ensure_ascii=True),
+        ) from None
+    try:
+        return TokenSet(
+            access_token=_text(data["access_token"]),
+            token_type=_text(data.get("token_type", "Bearer")),
+            expires_in=int(data["expires_in"]),
+            refresh_token=_text(data["refresh_token"]),
+            scope=str(data.get("scope") or "public") if "scope" in section.token_keys else None,
+            created_at=int(data["created_at"]) if "created_at" in section.token_keys else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalError(
+            f"{section.title} answered HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
+            "Try again in a few minutes.",
+        ) from None
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError("a token is missing or not text")
+    return value
+
+
+def titled(page: str) -> str:
+    """` titled 'Maintenance'` for an HTML page that has a title, else nothing."""
+    title = re.search(r"<title[^>]*>(.*?)</title>", page, re.I | re.S)
+    return f" titled {' '.join(title.group(1).split())[:80]!r}" if title else ""

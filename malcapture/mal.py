@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from malcapture.endpoints import Endpoints
-from malcapture.errors import MalError, UnusableTokens
-from malcapture.http import HttpClient
+from malcapture.errors import MalError
+from malcapture.http import HttpClient, json_object, titled, token_set
+from malcapture.sections import MAL
 from malcapture.tokens import TokenSet
 
 RUN_AGAIN = "Codes work once and only for minutes: run malcapture again."
@@ -60,7 +59,7 @@ class MalClient(HttpClient):
         )
         if status != 200:
             raise explain_failure(status, body, kind, "account check", url)
-        data = _json_object(body)
+        data = json_object(body, MAL.title)
         return str(data.get("name") or f"user {data.get('id', '?')}")
 
     async def _token(self, form: dict[str, str], action: str) -> TokenSet:
@@ -68,57 +67,7 @@ class MalClient(HttpClient):
         status, body, kind, _ = await self.send("POST", url, action, idempotent=False, data=form)
         if status != 200:
             raise explain_failure(status, body, kind, action, url)
-        data = _json_object(body)
-        if not _is_text(data):
-            raise UnusableTokens(
-                f"MyAnimeList answered the {action} with tokens that cannot be written as text (broken characters).",
-                "Try again in a few minutes; if it persists, run `malcapture` to authorize again.",
-                json.dumps(data, ensure_ascii=True),
-            )
-        return parse_tokens(data)
-
-
-def parse_tokens(data: Mapping[str, Any]) -> TokenSet:
-    try:
-        return TokenSet(
-            access_token=_text(data["access_token"]),
-            token_type=_text(data.get("token_type", "Bearer")),
-            expires_in=int(data["expires_in"]),
-            refresh_token=_text(data["refresh_token"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalError(
-            f"MyAnimeList answered HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
-            "Try again in a few minutes.",
-        ) from None
-
-
-def _is_text(data: Mapping[str, Any]) -> bool:
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError("a token is missing or not text")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise TypeError("a token holds characters that cannot be written as text") from None
-    return value
-
-
-def _json_object(body: str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise MalError("MyAnimeList answered HTTP 200 with something other than JSON.", "Try again later.")
-    return data
+        return token_set(body, MAL, action)
 
 
 def explain_failure(status: int, body: str, kind: str, action: str, url: str) -> MalError:
@@ -134,8 +83,7 @@ def explain_failure(status: int, body: str, kind: str, action: str, url: str) ->
             _advice(status, error, f"{message} {hint}".lower(), action),
         )
     if "html" in kind or body.lstrip().lower().startswith(("<!doctype", "<html")):
-        title = re.search(r"<title[^>]*>(.*?)</title>", body, re.I | re.S)
-        named = f" titled {' '.join(title.group(1).split())[:80]!r}" if title else ""
+        named = titled(body)
         return MalError(
             f"MyAnimeList answered the {action} with HTTP {status} and a web page{named} instead of JSON.",
             "MyAnimeList may be down for maintenance or blocking this network: try again later.",

@@ -7,14 +7,14 @@ API calls carry `trakt-api-version: 2` and `trakt-api-key: CLIENT_ID`.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from malcapture.endpoints import TraktEndpoints
-from malcapture.errors import MalError, UnusableTokens
-from malcapture.http import Answer, HttpClient
+from malcapture.errors import MalError
+from malcapture.http import Answer, HttpClient, json_object, titled, token_set
+from malcapture.sections import TRAKT
 from malcapture.tokens import TokenSet
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"  # what Kometa registers, and sends in every exchange and refresh
@@ -61,7 +61,7 @@ class TraktClient(HttpClient):
         answer = await self._post("/oauth/device/code", {"client_id": self._client_id}, "device code request")
         if answer.status != 200:
             raise explain(answer, "device code request")
-        data = _json_object(answer.body)
+        data = json_object(answer.body, TRAKT.title)
         try:
             return DeviceCode(
                 str(data["device_code"]),
@@ -79,7 +79,7 @@ class TraktClient(HttpClient):
         body = {"code": device.device_code, "client_id": self._client_id, "client_secret": client_secret or ""}
         answer = await self._post("/oauth/device/token", body, "approval check", idempotent=True)
         if answer.status == 200:
-            return Poll(200, _tokens(answer, "approval check"))
+            return Poll(200, token_set(answer.body, TRAKT, "approval check"))
         if answer.status == 403:  # the app was deleted meanwhile, or the secret is wrong
             raise explain(answer, "approval check")
         return Poll(answer.status, None, answer.retry_after)
@@ -119,7 +119,7 @@ class TraktClient(HttpClient):
         answer = await self.send("GET", url, "account check", idempotent=True, headers=headers)
         if answer.status != 200:
             raise explain(answer, "account check")
-        user = _json_object(answer.body).get("user")
+        user = json_object(answer.body, TRAKT.title).get("user")
         name = user.get("username") if isinstance(user, dict) else None
         return str(name or "an unnamed Trakt user")
 
@@ -127,53 +127,11 @@ class TraktClient(HttpClient):
         answer = await self._post("/oauth/token", body, action)
         if answer.status != 200:
             raise explain(answer, action)
-        return _tokens(answer, action)
+        return token_set(answer.body, TRAKT, action)
 
     async def _post(self, path: str, body: dict[str, str], action: str, idempotent: bool = False) -> Answer:
         url = f"{self._endpoints.auth}{path}"
         return await self.send("POST", url, action, idempotent=idempotent, json=body)
-
-
-def _tokens(answer: Answer, action: str) -> TokenSet:
-    data = _json_object(answer.body)
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnusableTokens(
-            f"Trakt answered the {action} with tokens that cannot be written as text (broken characters).",
-            "Try again in a few minutes; if it persists, run `malcapture trakt` to authorize again.",
-            json.dumps(data, ensure_ascii=True),
-        ) from None
-    try:
-        return TokenSet(
-            access_token=_text(data["access_token"]),
-            token_type=_text(data.get("token_type", "bearer")),
-            expires_in=int(data["expires_in"]),
-            refresh_token=_text(data["refresh_token"]),
-            scope=str(data.get("scope") or "public"),
-            created_at=int(data["created_at"]),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalError(
-            f"Trakt answered HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
-            "Try again in a few minutes.",
-        ) from None
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError("a token is missing or not text")
-    return value
-
-
-def _json_object(body: str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise MalError("Trakt answered HTTP 200 with something other than JSON.", "Try again later.")
-    return data
 
 
 def explain(answer: Answer, action: str) -> MalError:
@@ -198,8 +156,7 @@ def explain(answer: Answer, action: str) -> MalError:
         said = f" — {description}" if description else ""
         return MalError(f"Trakt refused the {action}: HTTP {status} {error}{said}", _advice(status, error, action))
     if "html" in answer.kind or answer.body.lstrip().lower().startswith(("<!doctype", "<html")):
-        title = re.search(r"<title[^>]*>(.*?)</title>", answer.body, re.I | re.S)
-        named = f" titled {' '.join(title.group(1).split())[:80]!r}" if title else ""
+        named = titled(answer.body)
         return MalError(
             f"Trakt answered the {action} with HTTP {status} and a web page{named} instead of JSON.",
             "Trakt may be down or blocking this network: try again later.",

@@ -325,10 +325,11 @@ async def test_tokens_that_cannot_be_saved_go_to_a_file_as_well(mal: Mal, config
 
 def test_a_token_that_cannot_be_written_as_text_is_a_clear_error() -> None:
     from malcapture.errors import MalError
-    from malcapture.mal import parse_tokens
+    from malcapture.http import token_set
+    from malcapture.sections import MAL
 
     with pytest.raises(MalError, match="cannot be written as text"):
-        parse_tokens({"access_token": "abc\ud800", "expires_in": 60, "refresh_token": "def"})
+        token_set('{"access_token": "abc\\ud800", "expires_in": 60, "refresh_token": "def"}', MAL, "refresh")
 
 
 async def test_tokens_that_are_not_text_are_kept_escaped_and_the_config_unchanged(mal: Mal, config: Path) -> None:
