@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from malcapture.terminal import LineEditor
-from tests.helpers import Mal, login_args, redirect_url_from
+from tests.helpers import Mal, TraktStandIn, login_args, redirect_url_from
 from tests.terminal import COLUMNS, Terminal
 
 
@@ -153,4 +153,22 @@ async def test_ctrl_d_at_the_hidden_secret_prompt_is_no_answer_not_a_traceback(
     assert await term.finish(process) == 5, term.output
     assert "no client secret" in term.output
     assert "Traceback" not in term.output
+    await assert_left_as_found(term)
+
+
+async def test_trakt_device_flow_at_a_terminal(term: Terminal, trakt: TraktStandIn, tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("trakt:\n  client_id:\n")
+    first = await term.malcapture("trakt", *trakt.args(config), env=trakt.env())
+    await term.expect("Waiting for your approval")
+    term.type("\x03")  # Ctrl-C while waiting: nothing was issued, nothing changes
+    assert await term.finish(first) == 130
+    assert config.read_text() == "trakt:\n  client_id:\n"
+    term.output = ""  # what the second run shows, alone
+    second = await term.malcapture("trakt", *trakt.args(config), env=trakt.env())
+    shown = await term.expect("Waiting for your approval", timeout=20)
+    code = shown.rsplit("enter the code:", 1)[1].split()[1]
+    trakt.fake.decide(code)
+    assert await term.finish(second) == 0, term.output
+    assert "Authorized as kometa_fan" in term.output
     await assert_left_as_found(term)
