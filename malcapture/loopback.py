@@ -1,4 +1,4 @@
-"""The short-lived aiohttp server that catches MyAnimeList's redirect on already-bound sockets.
+"""The short-lived aiohttp server that catches the service's redirect on already-bound sockets.
 
 The handler resolves one future with what came back, then waits for the flow to say how it
 ended, so the browser's page can name the account and the file (or what went wrong).

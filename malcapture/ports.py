@@ -114,7 +114,7 @@ def _where(target: RedirectTarget, host: str) -> str:
 def _taken(target: RedirectTarget, host: str, answer: str) -> tuple[str, str]:
     return (
         f"Another web server already answers on {_where(target, host)}: {answer}. "
-        "MyAnimeList's redirect, with its one-time code, would go to that server instead of malcapture.",
+        "The redirect, with its one-time code, would go to that server instead of malcapture.",
         _fixes(target),
     )
 

@@ -1,4 +1,4 @@
-"""The redirect URI the MAL app registered, and what comes back to it (by server or by paste)."""
+"""The redirect URI the app registered, and what comes back to it (by server or by paste)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from malcapture.errors import InputRejected, UsageError
 
 DEFAULT_REDIRECT_URI = "http://localhost/"
 REGISTER_ADVICE = (
-    "Register a redirect URL such as http://localhost:8765/ in your MAL app "
-    "(https://myanimelist.net/apiconfig) and pass it with --redirect-uri."
+    "Register a redirect URL such as http://localhost:8765/ in your app (MyAnimeList: "
+    "https://myanimelist.net/apiconfig; Trakt: https://developer.trakt.tv) and pass it with --redirect-uri."
 )
 # What a bare code may look like: MAL's are ~1,000 hex characters; allow any URL-safe token.
 BARE_CODE = re.compile(r"[A-Za-z0-9._~-]{16,}")
