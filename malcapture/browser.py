@@ -47,7 +47,7 @@ def likely_to_open(argv: Sequence[str], env: Mapping[str, str]) -> bool:
 _finder: threading.Thread | None = None  # webbrowser's list of browsers is process-wide, and so is its lookup
 
 
-def find_browsers() -> None:
+def find_browsers(env: Mapping[str, str] = os.environ) -> None:
     """Start webbrowser's lookup of the browsers on a thread, so that open_url is quick later.
 
     On a Linux desktop the first use of webbrowser runs `xdg-settings` (about 50 ms); this way it
@@ -55,7 +55,7 @@ def find_browsers() -> None:
     safe to read while it is being built. With $BROWSER set there is nothing to look up.
     """
     global _finder
-    if _finder is None and not os.environ.get("BROWSER"):
+    if _finder is None and not env.get("BROWSER"):
         _finder = threading.Thread(target=_look_up, daemon=True)
         _finder.start()
 
@@ -65,9 +65,8 @@ def _look_up() -> None:
         webbrowser.get()
 
 
-def open_url(url: str) -> bool:
+def open_url(url: str, env: Mapping[str, str] = os.environ) -> bool:
     """Open the URL in the user's browser; False when no browser could be started."""
-    env = os.environ
     if any(_open_with(choice, url) for choice in env.get("BROWSER", "").split(os.pathsep) if choice):
         return True
     if _finder is not None:
