@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import Future
 
 from malcapture import interrupts, kometa_config, pages
@@ -23,6 +24,7 @@ from malcapture.errors import (
 )
 from malcapture.kometa_config import Credentials, KometaConfig
 from malcapture.loopback import CallbackServer
+from malcapture.providers import TokenClient
 from malcapture.redirect import Authorized, Callback, Refused, parse_paste
 from malcapture.sections import MAL, Section
 from malcapture.session import Io, LoginOptions, LoginResult, Started
@@ -33,8 +35,10 @@ from malcapture.ui import Reporter
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io.reporter) if started.sockets else None
     try:
-        callback = await _wait(server, started, opts, io)
-        result = await _finish(callback, started, opts, io)
+        async with started.provider.client(started.creds.client_id, io.reporter.debug) as client:
+            async with warm(client, started.provider.warm_urls):  # the exchange and the check: one round trip each
+                callback = await _wait(server, started, opts, io)
+            result = await _finish(callback, started, opts, io, client)
     except MalcaptureError as exc:
         if server:
             server.finish(pages.failure(exc.what, exc.advice))
@@ -116,21 +120,32 @@ async def _read_pastes(io: Io, started: Started, paste_only: bool) -> Callback:
                 io.reporter.warn(f"{exc.what} Paste again:")
 
 
-async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io) -> LoginResult:
+@contextlib.asynccontextmanager
+async def warm(client: TokenClient, urls: Sequence[str]) -> AsyncIterator[None]:
+    """While the block waits for the user, keep the connections the next requests need open and ready."""
+    warming = asyncio.ensure_future(client.keep_warm(urls))
+    try:
+        yield
+    finally:
+        warming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warming
+
+
+async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io, client: TokenClient) -> LoginResult:
     if isinstance(callback, Refused):
         raise refusal(callback, started.provider.section)
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
     creds = started.creds
     with interrupts.held() as hold:  # from the code's exchange to the save: a signal waits until the tokens are safe
-        async with started.provider.client(creds.client_id, io.reporter.debug) as client:
-            try:
-                tokens = await client.exchange_code(
-                    creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
-                )
-            except UnusableTokens as exc:
-                raise kometa_config.keep_unusable(opts.config_path.absolute().parent, exc) from None
-            account = await client.whoami(tokens.access_token) if opts.verify else None
+        try:
+            tokens = await client.exchange_code(
+                creds.client_id, creds.client_secret, callback.code, started.verifier, started.target.sent_uri
+            )
+        except UnusableTokens as exc:
+            raise kometa_config.keep_unusable(opts.config_path.absolute().parent, exc) from None
+        account = await client.whoami(tokens.access_token) if opts.verify else None
         return keep(tokens, account, started.config, creds, opts, io, hold)
 
 

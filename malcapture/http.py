@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
+from yarl import URL
 
 from malcapture.errors import MalError, NetworkError, UnusableTokens
 from malcapture.sections import Section
 from malcapture.tokens import TokenSet, redact
 
 Client = TypeVar("Client", bound="HttpClient")
+KEEP_WARM = 10.0  # seconds between touches of the warmed connections; aiohttp keeps idle ones 15
 SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token", "token"}
 
 
@@ -46,6 +48,30 @@ class HttpClient:
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         if self._session is not None:
             await self._session.close()
+
+    async def warm(self, urls: Sequence[str]) -> None:
+        """Open the connections that the next requests will use (DNS, TCP, TLS) and leave them in the pool.
+
+        Nothing is sent: the service sees a connection, not a request. A connection still in the pool is
+        only touched again, so calling this every few seconds keeps one connection per host ready
+        (aiohttp drops a pooled connection after 15 seconds unused). Any failure is only logged: the
+        real request then connects as it would have anyway.
+        """
+        assert self._session is not None, "use the client as an async context manager"
+        loop = asyncio.get_running_loop()
+        for url in urls:
+            try:
+                request = aiohttp.ClientRequest("GET", URL(url), loop=loop)
+                connection = await self._session.connector.connect(request, [], self._session.timeout)  # type: ignore[union-attr]
+                connection.release()
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                self._log(f"warming a connection to {urlsplit(url).netloc} failed ({exc}); it will connect when needed")
+
+    async def keep_warm(self, urls: Sequence[str], every: float = KEEP_WARM) -> None:
+        """warm(), again and again, until cancelled (while the user clicks, pastes or approves)."""
+        while True:
+            await self.warm(urls)
+            await asyncio.sleep(every)
 
     async def send(self, method: str, url: str, action: str, idempotent: bool, **kwargs: Any) -> Answer:
         """One request; a connection that never opened is retried, a 5xx or a broken one only if `idempotent`."""

@@ -6,7 +6,7 @@ The clients are imported when asked for, so that the login opens the browser bef
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -26,11 +26,14 @@ class TokenClient(Protocol):
     ) -> TokenSet: ...
     async def refresh(self, client_id: str, client_secret: str | None, refresh_token: str) -> TokenSet: ...
     async def whoami(self, access_token: str) -> str: ...
+    async def keep_warm(self, urls: Sequence[str]) -> None: ...
 
 
 class Provider(Protocol):
     @property
     def section(self) -> Section: ...
+    @property
+    def warm_urls(self) -> tuple[str, ...]: ...
     def authorize_url(self, client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str: ...
     def client(self, client_id: str, log: Callable[[str], None]) -> TokenClient: ...
 
@@ -39,6 +42,10 @@ class Provider(Protocol):
 class MyAnimeList:
     endpoints: Endpoints
     section: Section = MAL
+
+    @property
+    def warm_urls(self) -> tuple[str, ...]:
+        return (f"{self.endpoints.oauth}/token", f"{self.endpoints.api}/users/@me")
 
     def authorize_url(self, client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
         return pkce.authorize_url(self.endpoints.oauth, client_id, verifier, state, redirect_uri)
@@ -53,6 +60,10 @@ class MyAnimeList:
 class Trakt:
     endpoints: TraktEndpoints
     section: Section = TRAKT
+
+    @property
+    def warm_urls(self) -> tuple[str, ...]:
+        return (f"{self.endpoints.auth}/oauth/token", f"{self.endpoints.api}/users/settings")
 
     def authorize_url(self, client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
         from malcapture.trakt import OOB

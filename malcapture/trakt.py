@@ -54,7 +54,7 @@ class TraktClient(HttpClient):
         backoff: float = 0.5,
     ) -> None:
         super().__init__(endpoints.timeout, log, retries, backoff)
-        self._endpoints = endpoints
+        self.endpoints = endpoints
         self._client_id = client_id
 
     async def device_code(self) -> DeviceCode:
@@ -109,7 +109,7 @@ class TraktClient(HttpClient):
         return await self._token(body, "refresh")
 
     async def whoami(self, access_token: str) -> str:
-        url = f"{self._endpoints.api}/users/settings"
+        url = f"{self.endpoints.api}/users/settings"
         headers = {
             "Authorization": f"Bearer {access_token}",
             "trakt-api-version": "2",
@@ -130,7 +130,7 @@ class TraktClient(HttpClient):
         return token_set(answer.body, TRAKT, action)
 
     async def _post(self, path: str, body: dict[str, str], action: str, idempotent: bool = False) -> Answer:
-        url = f"{self._endpoints.auth}{path}"
+        url = f"{self.endpoints.auth}{path}"
         return await self.send("POST", url, action, idempotent=idempotent, json=body)
 
 

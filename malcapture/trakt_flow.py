@@ -13,7 +13,7 @@ import threading
 import time
 
 from malcapture import flow, interrupts
-from malcapture.capture import keep
+from malcapture.capture import keep, warm
 from malcapture.endpoints import TraktEndpoints
 from malcapture.errors import AccessDenied, MalError, NetworkError, TimedOut, UnusableTokens, UsageError
 from malcapture.kometa_config import Credentials, KometaConfig, keep_unusable
@@ -50,6 +50,20 @@ async def _device(
     io.reporter.info(f"Waiting for your approval: the code is valid until {until} ({device.expires_in // 60} minutes).")
     deadline = time.monotonic() + device.expires_in
     interval = float(device.interval)
+    async with warm(client, (f"{client.endpoints.api}/users/settings",)):  # the polls keep auth.trakt.tv warm
+        return await _poll(client, device, config, creds, opts, io, deadline, interval)
+
+
+async def _poll(
+    client: TraktClient,
+    device: DeviceCode,
+    config: KometaConfig | None,
+    creds: Credentials,
+    opts: LoginOptions,
+    io: Io,
+    deadline: float,
+    interval: float,
+) -> LoginResult:
     while True:
         await asyncio.sleep(interval)
         with interrupts.held() as hold:  # a poll that Trakt answers with tokens is saved before any signal
