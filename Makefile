@@ -37,8 +37,9 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)  ## measure the login against google-auth-oauthlib's, --help, memory and a 5,000-line save
+bench: $(BENCH_STAMP)  ## the login against google-auth-oauthlib's (loopback, then a 100 ms TLS link), --help, memory, a 5,000-line save
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_link.py
 
 contract: $(STAMP)  ## check the installed command against ../shared/CONTRACT.md (beside the project)
 	@if [ -x ../shared/tools/check-contract ]; then ../shared/tools/check-contract $(BIN)/malcapture; \

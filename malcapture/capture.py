@@ -15,6 +15,7 @@ from concurrent.futures import Future
 from malcapture import interrupts, kometa_config, pages
 from malcapture.errors import (
     AccessDenied,
+    ConfigError,
     InputRejected,
     MalcaptureError,
     MalError,
@@ -145,8 +146,26 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
             )
         except UnusableTokens as exc:
             raise kometa_config.keep_unusable(opts.config_path.absolute().parent, exc) from None
-        account = await client.whoami(tokens.access_token) if opts.verify else None
-        return keep(tokens, account, started.config, creds, opts, io, hold)
+        checking = asyncio.ensure_future(client.whoami(tokens.access_token)) if opts.verify else None
+        try:
+            planned = _plan_meanwhile(started.config, tokens, creds, opts)  # the splice, while users/@me is on its way
+            account = await checking if checking else None
+        finally:
+            if checking:
+                checking.cancel()
+        return keep(tokens, account, started.config, creds, opts, io, hold, planned)
+
+
+def _plan_meanwhile(
+    config: KometaConfig | None, tokens: TokenSet, creds: Credentials, opts: LoginOptions
+) -> kometa_config.Plan | None:
+    """The save worked out ahead; anything odd is left for the save itself to find and explain."""
+    if config is None or opts.print_block:
+        return None
+    try:
+        return kometa_config.plan_save(config, tokens, creds, opts.section)
+    except ConfigError:
+        return None
 
 
 def keep(
@@ -157,13 +176,14 @@ def keep(
     opts: LoginOptions,
     io: Io,
     hold: interrupts.Hold,
+    planned: kometa_config.Plan | None = None,
 ) -> LoginResult:
     """Tokens just issued: into the config (or out as a block for --print). Call inside interrupts.held()."""
     section = opts.section
     hold.block = kometa_config.config_block(creds, tokens, section)
     if opts.print_block or config is None:
         return LoginResult(account, None, hold.block)
-    saved = kometa_config.save_issued(config, tokens, creds, io.reporter.info, section)
+    saved = kometa_config.save_issued(config, tokens, creds, io.reporter.info, section, planned)
     hold.saved_to = saved.path
     for key in saved.placeholders:
         io.reporter.warn(

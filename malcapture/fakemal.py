@@ -13,6 +13,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -320,16 +321,20 @@ async def play_browser(url: str, choice: str = "allow") -> tuple[int, str]:
             return response.status, await response.text()
 
 
-async def serve(fake: FakeMal, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
+async def serve(
+    fake: FakeMal, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
     """Start the stand-in on loopback; returns the runner (to clean up) and its base URL."""
-    return await serve_app(fake.application(), host, port)
+    return await serve_app(fake.application(), host, port, tls)
 
 
-async def serve_app(application: web.Application, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-    """Any stand-in's app on a socket bound here (port 0: one the system picks)."""
+async def serve_app(
+    application: web.Application, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
+    """Any stand-in's app on a socket bound here (port 0: one the system picks), over TLS with `tls`."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.bind((host, port))
     runner = web.AppRunner(application, access_log=None)
     await runner.setup()
-    await web.SockSite(runner, sock).start()
-    return runner, f"http://{host}:{sock.getsockname()[1]}"
+    await web.SockSite(runner, sock, ssl_context=tls).start()
+    return runner, f"{'https' if tls else 'http'}://{host}:{sock.getsockname()[1]}"

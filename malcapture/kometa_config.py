@@ -274,15 +274,23 @@ def prove_save(config: KometaConfig, creds: Credentials, section: Section = MAL)
 
 
 def save_tokens(
-    config: KometaConfig, tokens: TokenSet, creds: Credentials, rename: Rename = os.replace, section: Section = MAL
+    config: KometaConfig,
+    tokens: TokenSet,
+    creds: Credentials,
+    rename: Rename = os.replace,
+    section: Section = MAL,
+    planned: Plan | None = None,
 ) -> Saved:
+    """Write the tokens in; `planned`, made from the same tokens ahead of time, is used if the file is unchanged."""
     started = time.time()
     for _ in range(SAVE_TRIES):
         current = _read_again(config)
         if current != config.raw:  # edited since it was read: splice into what is there now
             config = parse(config.path, current)
         check_writable(config)
-        plan = plan_save(config, tokens, creds, section)
+        fresh = planned is not None and planned.config.raw == current
+        plan = planned if planned is not None and fresh else plan_save(config, tokens, creds, section)
+        planned = None
         try:
             replaced = replace_file(config.target, plan.raw, old=current, rename=rename, started=started)
         except ChangedMeanwhile:
@@ -339,6 +347,7 @@ def save_issued(
     creds: Credentials,
     lock_says: Callable[[str], None] | None = None,
     section: Section = MAL,
+    planned: Plan | None = None,
 ) -> Saved:
     """save_tokens for tokens MyAnimeList has just issued: a failure keeps them in a file and on stdout.
 
@@ -346,7 +355,7 @@ def save_issued(
     """
     try:
         with lock.exclusive(config.path, lock_says) if lock_says else contextlib.nullcontext():
-            return save_tokens(config, tokens, creds, section=section)
+            return save_tokens(config, tokens, creds, section=section, planned=planned)
     except ConfigError as exc:
         block = config_block(creds, tokens, section)
         kept = keep_tokens(config.target.parent, block)

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 from malcapture import kometa_config
 from malcapture.demo import SAMPLE_CONFIG
@@ -35,6 +36,7 @@ from malcapture.kometa_config import Credentials
 from malcapture.ports import free_port
 from malcapture.tokens import TokenSet
 
+R = TypeVar("R")
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
@@ -117,9 +119,9 @@ def start_stand_in() -> tuple[FakeMal, str]:
     return fake, base
 
 
-def interleaved(runs: int, *tools: Callable[[], Run]) -> list[list[Run]]:
+def interleaved(runs: int, *tools: Callable[[], R]) -> list[list[R]]:
     """One warm-up round, then `runs` rounds; the order alternates so neither tool always goes first."""
-    results: list[list[Run]] = [[] for _ in tools]
+    results: list[list[R]] = [[] for _ in tools]
     for round_ in range(runs + 1):
         order = list(enumerate(tools))
         if round_ % 2:

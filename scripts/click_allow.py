@@ -5,14 +5,20 @@ Standard library only, and no proxies, so that it costs both flows the benchmark
 
 from __future__ import annotations
 
+import os
 import re
 import sys
+import time
 import urllib.request
 from html import unescape
 from urllib.parse import urljoin
 
 
 def main(url: str) -> None:
+    # BENCH_DIRECT="FROM=TO": the page itself comes from the stand-in, not through the API hosts' link.
+    origin, _, direct = os.environ.get("BENCH_DIRECT", "").partition("=")
+    if origin:
+        url = url.replace(origin, direct)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(url, timeout=30) as response:
         page = response.read().decode()
@@ -20,6 +26,11 @@ def main(url: str) -> None:
     allow = re.search(r'id="allow" href="([^"]+)"', page)
     if allow is None:
         raise SystemExit(f"no Allow link on {here}")
+    time.sleep(float(os.environ.get("BENCH_READ_SECONDS", "0")))  # the person reads the page before clicking
+    clicked = os.environ.get("BENCH_CLICKED")
+    if clicked:  # the moment of the click, on the clock the benchmark reads
+        with open(clicked, "w") as record:
+            record.write(str(time.time_ns()))
     with opener.open(urljoin(here, unescape(allow.group(1))), timeout=30) as response:  # redirects to the tool
         response.read()
 
