@@ -44,6 +44,8 @@ async def _one(config: kometa_config.KometaConfig, section: Section, env: Mappin
         return Line(section, False, f"{name}: {exc.what} Fix: {exc.advice}")
     if not access:
         return Line(section, False, f"{name}: not authorized. Fix: `{login_command(section)}`")
+    if section.opaque_tokens and not client_id:  # Trakt wants the app's ID with every request
+        return Line(section, False, f"{name}: not checked: no {name}.client_id. Fix: fill it in from {section.apps}")
     when = describe_expiry(expires, now)
     if expires is not None and expires <= now:
         return Line(

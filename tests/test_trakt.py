@@ -287,3 +287,12 @@ async def test_the_code_can_be_approved_on_the_stand_ins_page(trakt: TraktStandI
     result = await device_login(trakt, config, lambda code: pages.append(asyncio.ensure_future(approve(code))))
     assert result.code == 0, result.err
     assert "approved" in await pages[0]
+
+
+async def test_status_without_a_trakt_client_id_says_what_to_fill_in(trakt: TraktStandIn, tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    stored_trakt(trakt, config)
+    config.write_text(config.read_text().replace(f"client_id: {trakt.app.client_id}", "client_id:"))
+    result = await run_cli("status", "-c", str(config), env=trakt.env())
+    assert result.code == 1
+    assert "trakt: not checked: no trakt.client_id. Fix: fill it in from https://developer.trakt.tv" in result.err
