@@ -152,6 +152,7 @@ YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Replace tokens tha
 
 @app.command(short_help="Authorize Kometa on MyAnimeList and save the tokens (the default command).")
 def login(
+    ctx: typer.Context,
     config: ConfigOption = None,
     client_id: ClientIdOption = None,
     client_secret: ClientSecretOption = None,
@@ -173,24 +174,22 @@ def login(
     yes: YesOption = False,
 ) -> None:
     """Authorize Kometa on MyAnimeList and save the tokens into its config."""
-    from malcapture import flow, kometa_config
-    from malcapture.session import LoginOptions
+    from malcapture import flow
 
     reporter = StderrReporter(verbose)
-    opts = LoginOptions(
-        config_path=config or kometa_config.default_path(),
-        client_id=client_id,
-        client_secret=client_secret,
-        redirect_uri=redirect_uri,
-        no_browser=no_browser,
-        manual=manual,
-        timeout=timeout,
-        print_block=print_block,
-        verify=not no_verify,
-        bind=bind,
-        yes=yes,
-    )
+    opts = _login_options(ctx.params, MAL)
     _report_login(_run(lambda: flow.run(opts, _io(reporter))), opts, reporter)
+
+
+def _login_options(params: dict[str, Any], section: Section) -> LoginOptions:
+    """A login command's options (click's values: `config` is still text) as LoginOptions, whose fields
+    they are named after, but for three."""
+    from malcapture import kometa_config
+    from malcapture.session import LoginOptions
+
+    values = {name: value for name, value in params.items() if name not in ("config", "no_verify", "verbose")}
+    config = Path(params["config"]) if params["config"] else kometa_config.default_path()
+    return LoginOptions(config_path=config, verify=not params["no_verify"], section=section, **values)
 
 
 def _io(reporter: StderrReporter) -> Io:
@@ -309,6 +308,7 @@ TraktClientSecretOption = Annotated[
 
 @trakt_app.command("login", short_help="Authorize Kometa on Trakt and save the tokens (the default command).")
 def trakt_login(
+    ctx: typer.Context,
     config: ConfigOption = None,
     client_id: TraktClientIdOption = None,
     client_secret: TraktClientSecretOption = None,
@@ -332,26 +332,12 @@ def trakt_login(
     yes: YesOption = False,
 ) -> None:
     """Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste)."""
-    from malcapture import flow, kometa_config, trakt_flow
-    from malcapture.session import LoginOptions
+    from malcapture import flow, trakt_flow
 
     if pin and redirect_uri:
         raise typer.BadParameter("use either --pin or --redirect-uri, not both", param_hint="'--pin'")
     reporter = StderrReporter(verbose)
-    opts = LoginOptions(
-        config_path=config or kometa_config.default_path(),
-        client_id=client_id,
-        client_secret=client_secret,
-        redirect_uri=redirect_uri,
-        no_browser=no_browser,
-        timeout=timeout,
-        print_block=print_block,
-        verify=not no_verify,
-        bind=bind,
-        yes=yes,
-        section=TRAKT,
-        pin=pin,
-    )
+    opts = _login_options(ctx.params, TRAKT)
     if redirect_uri:
         result = _run(lambda: flow.run(opts, _io(reporter)))
     else:

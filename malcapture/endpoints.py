@@ -12,6 +12,12 @@ DEFAULT_API_URL = "https://api.myanimelist.net/v2"
 DEFAULT_TRAKT_AUTH_URL = "https://auth.trakt.tv"  # every /oauth/... request, since 2026
 DEFAULT_TRAKT_API_URL = "https://api.trakt.tv"
 DEFAULT_TRAKT_URL = "https://trakt.tv"  # the pages a browser opens
+MAL_URLS = (("MALCAPTURE_OAUTH_URL", DEFAULT_OAUTH_URL), ("MALCAPTURE_API_URL", DEFAULT_API_URL))
+TRAKT_URLS = (
+    ("MALCAPTURE_TRAKT_AUTH_URL", DEFAULT_TRAKT_AUTH_URL),
+    ("MALCAPTURE_TRAKT_API_URL", DEFAULT_TRAKT_API_URL),
+    ("MALCAPTURE_TRAKT_URL", DEFAULT_TRAKT_URL),
+)
 
 
 @dataclass(frozen=True)
@@ -22,11 +28,8 @@ class Endpoints:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Endpoints:
-        return cls(
-            _url(env, "MALCAPTURE_OAUTH_URL", DEFAULT_OAUTH_URL),
-            _url(env, "MALCAPTURE_API_URL", DEFAULT_API_URL),
-            http_timeout(env),
-        )
+        oauth, api = _urls(env, *MAL_URLS)
+        return cls(oauth, api, http_timeout(env))
 
 
 @dataclass(frozen=True)
@@ -38,16 +41,13 @@ class TraktEndpoints:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> TraktEndpoints:
-        return cls(
-            _url(env, "MALCAPTURE_TRAKT_AUTH_URL", DEFAULT_TRAKT_AUTH_URL),
-            _url(env, "MALCAPTURE_TRAKT_API_URL", DEFAULT_TRAKT_API_URL),
-            _url(env, "MALCAPTURE_TRAKT_URL", DEFAULT_TRAKT_URL),
-            http_timeout(env),
-        )
+        auth, api, web = _urls(env, *TRAKT_URLS)
+        return cls(auth, api, web, http_timeout(env))
 
 
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(name, default).rstrip("/")
+def _urls(env: Mapping[str, str], *named: tuple[str, str]) -> list[str]:
+    """Each variable's URL without a trailing slash, or its default."""
+    return [env.get(name, default).rstrip("/") for name, default in named]
 
 
 def http_timeout(env: Mapping[str, str]) -> float:

@@ -63,8 +63,35 @@ class Scripted:
     delay: float = 0.0
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
 @dataclass
-class FakeMal:
+class StandIn:
+    """What every stand-in does alike: count the requests to each path, and build its app from routes()."""
+
+    hits: Counter[str] = field(default_factory=Counter)
+
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        raise NotImplementedError
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self._count])
+        for method, path, handler in self.routes():
+            app.router.add_route(method, path, handler)
+        return app
+
+    @web.middleware
+    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.hits[request.path] += 1
+        return await self.answer(request, handler)
+
+    async def answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        return await handler(request)
+
+
+@dataclass
+class FakeMal(StandIn):
     user: str = "kometa_fan"
     user_id: int = 1234567
     access_lifetime: int = 2678400
@@ -73,7 +100,6 @@ class FakeMal:
     grants: dict[str, Grant] = field(default_factory=dict)
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token → client_id (live ones)
     access_tokens: dict[str, float] = field(default_factory=dict)  # token → expiry
-    hits: Counter[str] = field(default_factory=Counter)
     scripted: dict[str, list[Scripted]] = field(default_factory=dict)
     last_token_form: dict[str, str] = field(default_factory=dict)
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -120,19 +146,16 @@ class FakeMal:
         signature = base64.urlsafe_b64encode(secrets.token_bytes(512)).rstrip(b"=").decode()
         return f"{header}.{payload}.{signature}"
 
-    def application(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
-        app.router.add_get("/v1/oauth2/authorize", self.authorize)
-        app.router.add_get("/v1/oauth2/authorize/decide", self.decide)
-        app.router.add_post("/v1/oauth2/token", self.token)
-        app.router.add_get("/v2/users/@me", self.me)
-        return app
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("GET", "/v1/oauth2/authorize", self.authorize),
+            ("GET", "/v1/oauth2/authorize/decide", self.decide),
+            ("POST", "/v1/oauth2/token", self.token),
+            ("GET", "/v2/users/@me", self.me),
+        ]
 
-    @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        self.hits[request.path] += 1
+    async def answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A scripted answer first, if one waits for this path; else the real one (after `slow`)."""
         queue = self.scripted.get(request.path)
         if queue:
             answer = queue.pop(0)

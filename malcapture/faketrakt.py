@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -20,7 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from malcapture.fakemal import serve_app
+from malcapture.fakemal import Handler, StandIn, serve_app
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 DAY = 86400
@@ -57,7 +55,7 @@ class Code:
 
 
 @dataclass
-class FakeTrakt:
+class FakeTrakt(StandIn):
     user: str = "kometa_fan"
     access_lifetime: int = DAY
     device_lifetime: int = 600
@@ -71,7 +69,6 @@ class FakeTrakt:
     codes: dict[str, Code] = field(default_factory=dict)
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token → client_id (live ones)
     access_tokens: dict[str, float] = field(default_factory=dict)  # token → expiry
-    hits: Counter[str] = field(default_factory=Counter)
     last_token_body: dict[str, Any] = field(default_factory=dict)
 
     def register(self, *redirect_uris: str) -> TraktApp:
@@ -97,23 +94,16 @@ class FakeTrakt:
             "created_at": int(time.time()),
         }
 
-    def application(self) -> web.Application:
-        app = web.Application(middlewares=[self._middleware])
-        app.router.add_post("/oauth/device/code", self.device_code)
-        app.router.add_post("/oauth/device/token", self.device_token)
-        app.router.add_post("/oauth/token", self.token)
-        app.router.add_get("/oauth/authorize", self.authorize)
-        app.router.add_get("/users/settings", self.settings)
-        app.router.add_get("/activate", self.activate)
-        app.router.add_get("/activate/decide", self.activate_decide)
-        return app
-
-    @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        self.hits[request.path] += 1
-        return await handler(request)
+    def routes(self) -> list[tuple[str, str, Handler]]:
+        return [
+            ("POST", "/oauth/device/code", self.device_code),
+            ("POST", "/oauth/device/token", self.device_token),
+            ("POST", "/oauth/token", self.token),
+            ("GET", "/oauth/authorize", self.authorize),
+            ("GET", "/users/settings", self.settings),
+            ("GET", "/activate", self.activate),
+            ("GET", "/activate/decide", self.activate_decide),
+        ]
 
     def _app(self, client_id: object) -> TraktApp | web.Response:
         if client_id in self.deleted or client_id not in self.apps:
