@@ -64,7 +64,7 @@ class HttpClient:
                 request = aiohttp.ClientRequest("GET", URL(url), loop=loop)
                 connection = await self._session.connector.connect(request, [], self._session.timeout)  # type: ignore[union-attr]
                 connection.release()
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except Exception as exc:  # whatever goes wrong here, the login must go on as it would have
                 self._log(f"warming a connection to {urlsplit(url).netloc} failed ({exc}); it will connect when needed")
 
     async def keep_warm(self, urls: Sequence[str], every: float = KEEP_WARM) -> None:
