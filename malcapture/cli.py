@@ -4,11 +4,10 @@ Heavy modules (asyncio, aiohttp, ruamel.yaml) are imported inside the commands, 
 `--version` stay fast, and the login opens the browser before asyncio and aiohttp load.
 """
 
-from __future__ import annotations
-
 import re
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
@@ -60,7 +59,7 @@ class LoginByDefault(TyperGroup):
         login = self.commands["login"]
         sub = typer.Context(login, info_name="login", parent=ctx)
         records = [r for p in login.get_params(sub) if p.name != "help" and (r := p.get_help_record(sub))]
-        with formatter.section("Options of a bare malcapture (the same as `malcapture login`)"):
+        with formatter.section(f"Options of a bare {ctx.command_path} (the same as `{ctx.command_path} login`)"):
             formatter.write_dl(records)
         super().format_options(ctx, formatter)
 
@@ -84,18 +83,8 @@ ConfigOption = Annotated[
         show_default=False,
     ),
 ]
-ClientIdOption = Annotated[
-    str | None,
-    typer.Option("--client-id", envvar="MAL_CLIENT_ID", help="MAL client ID [default: mal.client_id of the config]"),
-]
-ClientSecretOption = Annotated[
-    str | None,
-    typer.Option(
-        "--client-secret",
-        envvar="MAL_CLIENT_SECRET",
-        help="MAL client secret [default: mal.client_secret of the config]",
-    ),
-]
+
+
 VerboseOption = Annotated[bool, typer.Option("-v", "--verbose", help="Show each HTTP exchange, tokens redacted.")]
 
 
@@ -148,69 +137,6 @@ BindOption = Annotated[
     typer.Option("--bind", metavar="HOST", help="Listen on HOST instead of loopback (a container's published port)."),
 ]
 YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Replace tokens that still work without asking first.")]
-
-
-@app.command(short_help="Authorize Kometa on MyAnimeList and save the tokens (the default command).")
-def login(
-    ctx: typer.Context,
-    config: ConfigOption = None,
-    client_id: ClientIdOption = None,
-    client_secret: ClientSecretOption = None,
-    verbose: VerboseOption = False,
-    redirect_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--redirect-uri",
-            envvar="MALCAPTURE_REDIRECT_URI",
-            help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
-        ),
-    ] = None,
-    no_browser: NoBrowserOption = False,
-    manual: Annotated[bool, typer.Option("--manual", help="No server: print the URL and wait for the paste.")] = False,
-    timeout: TimeoutOption = 300,
-    print_block: PrintOption = False,
-    no_verify: NoVerifyOption = False,
-    bind: BindOption = None,
-    yes: YesOption = False,
-) -> None:
-    """Authorize Kometa on MyAnimeList and save the tokens into its config."""
-    from malcapture import flow
-
-    reporter = StderrReporter(verbose)
-    opts = _login_options(ctx.params, MAL)
-    _report_login(_run(lambda: flow.run(opts, _io(reporter))), opts, reporter)
-
-
-def _login_options(params: dict[str, Any], section: Section) -> LoginOptions:
-    """A login command's options (click's values: `config` is still text) as LoginOptions, whose fields
-    they are named after, but for three."""
-    from malcapture import kometa_config
-    from malcapture.session import LoginOptions
-
-    values = {name: value for name, value in params.items() if name not in ("config", "no_verify", "verbose")}
-    config = Path(params["config"]) if params["config"] else kometa_config.default_path()
-    return LoginOptions(config_path=config, verify=not params["no_verify"], section=section, **values)
-
-
-def _io(reporter: StderrReporter) -> Io:
-    from malcapture.session import Io
-
-    return Io(reporter, ask=_ask if terminal.is_terminal(0) else None)
-
-
-def _report_login(result: LoginResult, opts: LoginOptions, reporter: StderrReporter) -> None:
-    if result.kept:
-        return
-    who = f"Authorized as {result.account}" if result.account else "Authorized"
-    if result.block is not None:
-        typer.echo(result.block, nl=False)
-        reporter.info(f"{who}. The {opts.section.name}: block is on standard output; the config was not touched.")
-        return
-    reporter.info(f"{who} — saved to {result.saved_to}.")
-    for line in result.changes:
-        reporter.info(line)
-
-
 ExpiringOption = Annotated[
     timedelta | None,
     typer.Option(
@@ -222,27 +148,108 @@ ExpiringOption = Annotated[
 ]
 
 
-@app.command(short_help="Trade the stored refresh token for new tokens and save them.")
-def refresh(
-    config: ConfigOption = None,
-    client_id: ClientIdOption = None,
-    client_secret: ClientSecretOption = None,
-    verbose: VerboseOption = False,
-    if_expiring_within: ExpiringOption = None,
-) -> None:
-    """Trade the stored refresh token for new tokens (MyAnimeList rotates both) and save them."""
-    _refresh(MAL, config, client_id, client_secret, verbose, if_expiring_within)
+@dataclass(frozen=True)
+class LoginShape:
+    """What a service's login command has of its own; every other option is the same for all."""
+
+    help: str
+    redirect_uri: Any  # the --redirect-uri option
+    other_way: tuple[str, Any]  # a LoginOptions field and its flag: MAL's --manual, Trakt's --pin
+    run: Callable[["LoginOptions", "Io"], "LoginResult"]
 
 
-@app.command(short_help="Say whether the stored tokens work, whose they are and when they expire.")
-def check(
-    config: ConfigOption = None,
-    client_id: ClientIdOption = None,
-    client_secret: ClientSecretOption = None,
-    verbose: VerboseOption = False,
-) -> None:
-    """Say whether the stored tokens work: who they belong to, and when the access token expires."""
-    _check(MAL, config, client_id, verbose)
+def _service_commands(target: typer.Typer, section: Section, shape: LoginShape) -> None:
+    """`login`, `refresh` and `check` of one service: the same commands and options, with its own
+    client options, redirect URL and other way in."""
+    id_env, secret_env = section.env
+    client_id_option = typer.Option(
+        "--client-id",
+        envvar=id_env,
+        help=f"{section.title} client ID [default: {section.name}.client_id of the config]",
+    )
+    client_secret_option = typer.Option(
+        "--client-secret",
+        envvar=secret_env,
+        help=f"{section.title} client secret [default: {section.name}.client_secret of the config]",
+    )
+    field, other_way_option = shape.other_way
+
+    @target.command(short_help=f"Authorize Kometa on {section.title} and save the tokens (the default command).")
+    def login(
+        config: ConfigOption = None,
+        client_id: Annotated[str | None, client_id_option] = None,
+        client_secret: Annotated[str | None, client_secret_option] = None,
+        verbose: VerboseOption = False,
+        redirect_uri: Annotated[str | None, shape.redirect_uri] = None,
+        other_way: Annotated[bool, other_way_option] = False,
+        no_browser: NoBrowserOption = False,
+        timeout: TimeoutOption = 300,
+        print_block: PrintOption = False,
+        no_verify: NoVerifyOption = False,
+        bind: BindOption = None,
+        yes: YesOption = False,
+    ) -> None:
+        from malcapture import kometa_config
+        from malcapture.session import LoginOptions
+
+        reporter = StderrReporter(verbose)
+        opts = LoginOptions(
+            config_path=config or kometa_config.default_path(),
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uri=redirect_uri,
+            no_browser=no_browser,
+            timeout=timeout,
+            print_block=print_block,
+            verify=not no_verify,
+            bind=bind,
+            yes=yes,
+            section=section,
+            **{field: other_way},
+        )
+        _report_login(_run(lambda: shape.run(opts, _io(reporter))), opts, reporter)
+
+    login.__doc__ = shape.help
+
+    @target.command(short_help=f"Trade the stored {section.title} refresh token for new tokens and save them.")
+    def refresh(
+        config: ConfigOption = None,
+        client_id: Annotated[str | None, client_id_option] = None,
+        client_secret: Annotated[str | None, client_secret_option] = None,
+        verbose: VerboseOption = False,
+        if_expiring_within: ExpiringOption = None,
+    ) -> None:
+        """Trade the stored refresh token for new tokens (each works once) and save them."""
+        _refresh(section, config, client_id, client_secret, verbose, if_expiring_within)
+
+    @target.command(short_help=f"Say whether the stored {section.title} token works, whose it is and when it expires.")
+    def check(
+        config: ConfigOption = None,
+        client_id: Annotated[str | None, client_id_option] = None,
+        client_secret: Annotated[str | None, client_secret_option] = None,
+        verbose: VerboseOption = False,
+    ) -> None:
+        """Say whether the stored token works: whose it is, and when the access token expires."""
+        _check(section, config, client_id, verbose)
+
+
+def _io(reporter: StderrReporter) -> "Io":
+    from malcapture.session import Io
+
+    return Io(reporter, ask=_ask if terminal.is_terminal(0) else None)
+
+
+def _report_login(result: "LoginResult", opts: "LoginOptions", reporter: StderrReporter) -> None:
+    if result.kept:
+        return
+    who = f"Authorized as {result.account}" if result.account else "Authorized"
+    if result.block is not None:
+        typer.echo(result.block, nl=False)
+        reporter.info(f"{who}. The {opts.section.name}: block is on standard output; the config was not touched.")
+        return
+    reporter.info(f"{who} — saved to {result.saved_to}.")
+    for line in result.changes:
+        reporter.info(line)
 
 
 def _refresh(
@@ -280,6 +287,37 @@ def _check(section: Section, config: Path | None, client_id: str | None, verbose
     reporter.info(f"{section.title} accepts the stored token: it belongs to {result.account}.")
 
 
+def _mal_login(opts: "LoginOptions", io: "Io") -> "LoginResult":
+    from malcapture import flow
+
+    return flow.run(opts, io)
+
+
+def _trakt_login(opts: "LoginOptions", io: "Io") -> "LoginResult":
+    from malcapture import flow, trakt_flow
+
+    if opts.pin and opts.redirect_uri:
+        raise typer.BadParameter("use either --pin or --redirect-uri, not both", param_hint="'--pin'")
+    if opts.redirect_uri:
+        return flow.run(opts, io)
+    return _until_done(trakt_flow.login(opts, io))
+
+
+_service_commands(
+    app,
+    MAL,
+    LoginShape(
+        help="Authorize Kometa on MyAnimeList and save the tokens into its config.",
+        redirect_uri=typer.Option(
+            "--redirect-uri",
+            envvar="MALCAPTURE_REDIRECT_URI",
+            help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
+        ),
+        other_way=("manual", typer.Option("--manual", help="No server: print the URL and wait for the paste.")),
+        run=_mal_login,
+    ),
+)
+
 trakt_app = typer.Typer(
     cls=LoginByDefault,
     add_completion=False,
@@ -289,83 +327,23 @@ trakt_app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(trakt_app, name="trakt", short_help="Authorize, refresh and check Kometa's Trakt connection.")
-
-TraktClientIdOption = Annotated[
-    str | None,
-    typer.Option(
-        "--client-id", envvar="TRAKT_CLIENT_ID", help="Trakt client ID [default: trakt.client_id of the config]"
-    ),
-]
-TraktClientSecretOption = Annotated[
-    str | None,
-    typer.Option(
-        "--client-secret",
-        envvar="TRAKT_CLIENT_SECRET",
-        help="Trakt client secret [default: trakt.client_secret of the config]",
-    ),
-]
-
-
-@trakt_app.command("login", short_help="Authorize Kometa on Trakt and save the tokens (the default command).")
-def trakt_login(
-    ctx: typer.Context,
-    config: ConfigOption = None,
-    client_id: TraktClientIdOption = None,
-    client_secret: TraktClientSecretOption = None,
-    verbose: VerboseOption = False,
-    pin: Annotated[
-        bool, typer.Option("--pin", help="Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first).")
-    ] = False,
-    redirect_uri: Annotated[
-        str | None,
-        typer.Option(
+_service_commands(
+    trakt_app,
+    TRAKT,
+    LoginShape(
+        help="Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste).",
+        redirect_uri=typer.Option(
             "--redirect-uri",
             metavar="URL",
             help="Catch the redirect to this loopback URL registered in the Trakt app (e.g. http://localhost:8765/).",
         ),
-    ] = None,
-    no_browser: NoBrowserOption = False,
-    timeout: TimeoutOption = 300,
-    print_block: PrintOption = False,
-    no_verify: NoVerifyOption = False,
-    bind: BindOption = None,
-    yes: YesOption = False,
-) -> None:
-    """Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste)."""
-    from malcapture import flow, trakt_flow
-
-    if pin and redirect_uri:
-        raise typer.BadParameter("use either --pin or --redirect-uri, not both", param_hint="'--pin'")
-    reporter = StderrReporter(verbose)
-    opts = _login_options(ctx.params, TRAKT)
-    if redirect_uri:
-        result = _run(lambda: flow.run(opts, _io(reporter)))
-    else:
-        result = _run(lambda: _until_done(trakt_flow.login(opts, _io(reporter))))
-    _report_login(result, opts, reporter)
-
-
-@trakt_app.command("refresh", short_help="Trade the stored Trakt refresh token for new tokens and save them.")
-def trakt_refresh(
-    config: ConfigOption = None,
-    client_id: TraktClientIdOption = None,
-    client_secret: TraktClientSecretOption = None,
-    verbose: VerboseOption = False,
-    if_expiring_within: ExpiringOption = None,
-) -> None:
-    """Trade the stored refresh token for new tokens (each works once) and save them."""
-    _refresh(TRAKT, config, client_id, client_secret, verbose, if_expiring_within)
-
-
-@trakt_app.command("check", short_help="Say whose the stored Trakt token is and when it expires.")
-def trakt_check(
-    config: ConfigOption = None,
-    client_id: TraktClientIdOption = None,
-    client_secret: TraktClientSecretOption = None,
-    verbose: VerboseOption = False,
-) -> None:
-    """Say whether the stored Trakt token works: whose it is, and when it expires (created_at + expires_in)."""
-    _check(TRAKT, config, client_id, verbose)
+        other_way=(
+            "pin",
+            typer.Option("--pin", help="Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first)."),
+        ),
+        run=_trakt_login,
+    ),
+)
 
 
 @app.command(short_help="One line per service in the config: whose, until when, works or not, and the fix.")

@@ -16,7 +16,7 @@ from malcapture.errors import UsageError
 from malcapture.paste import PasteReader
 from malcapture.session import Io, LoginOptions
 from malcapture.ui import StderrReporter, wrapped
-from tests.helpers import Mal, desktop_login, login_args, run_cli, spawn_cli, squatter, stored
+from tests.helpers import Mal, desktop_login, login_args, run_cli, run_here, spawn_cli, squatter, stored, until_waiting
 from tests.terminal import Terminal
 
 
@@ -48,10 +48,10 @@ async def test_a_busy_port_without_stdin_stops_before_the_browser(
 
 
 async def test_the_server_without_stdin_waits_for_the_redirect_only(mal: Mal, config: Path) -> None:
-    code, err = await run_without_stdin(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
-    assert code == 5
-    assert "for MyAnimeList's redirect only" in err
-    assert "paste it here" not in err
+    result = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
+    assert result.code == 130, result.err
+    assert "for MyAnimeList's redirect only" in result.err
+    assert "paste it here" not in result.err
 
 
 def login_in(root: Path, config: Path, *, manual: bool, no_input: int) -> str:
@@ -104,11 +104,11 @@ async def test_working_tokens_are_not_replaced_without_asking(mal: Mal, config: 
 
 async def test_yes_and_no_terminal_go_on_and_say_whose_tokens_are_replaced(mal: Mal, config: Path) -> None:
     stored(mal, config)
-    code, err = await run_without_stdin(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
-    assert code == 5
-    assert "works until" in err
-    assert "user ID" in err
-    assert "[y/N]" not in err
+    result = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
+    assert result.code == 130, result.err
+    assert "works until" in result.err
+    assert "user ID" in result.err
+    assert "[y/N]" not in result.err
 
 
 async def test_a_save_says_what_changed_where(mal: Mal, config: Path, scripted_browser: Callable[..., Path]) -> None:
@@ -158,22 +158,21 @@ async def test_a_yaml_error_shows_the_line_before_and_a_caret(mal: Mal, tmp_path
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
 async def test_binding_a_loopback_name_is_not_warned_about(mal: Mal, config: Path, host: str) -> None:
-    result = await run_cli(*login_args(mal, config, "--no-browser", "--timeout", "1", "--bind", host), env=mal.env())
-    assert result.code == 5, result.err
+    result = await until_waiting(*login_args(mal, config, "--no-browser", "--bind", host), env=mal.env())
+    assert result.code == 130, result.err
     assert "not just loopback" not in result.err
 
 
 async def test_bind_all_is_warned_about(mal: Mal, config: Path) -> None:
-    result = await run_cli(
-        *login_args(mal, config, "--no-browser", "--timeout", "1", "--bind", "0.0.0.0"), env=mal.env()
-    )
+    result = await until_waiting(*login_args(mal, config, "--no-browser", "--bind", "0.0.0.0"), env=mal.env())
+    assert result.code == 130, result.err
     assert "not just loopback" in result.err
 
 
 async def test_a_client_id_with_a_stray_character_is_named(mal: Mal, config: Path) -> None:
-    args = login_args(mal, config, "--no-browser", "--timeout", "1")
+    args = login_args(mal, config, "--no-browser")
     args[args.index("--client-id") + 1] = mal.app.client_id[:5] + "g" + mal.app.client_id[6:]
-    result = await run_cli(*args, env=mal.env())
+    result = await until_waiting(*args, env=mal.env())
     assert "has 'g' (U+0067) at position 6" in result.err
 
 
@@ -199,17 +198,17 @@ async def test_wording_has_no_stray_punctuation(mal: Mal, config: Path) -> None:
 
 
 async def test_help_shows_plain_defaults_and_whole_summaries() -> None:
-    result = await run_cli("--help", env={"COLUMNS": "100", "TERM": "dumb"})
+    result = await run_here("--help", env={"COLUMNS": "100", "TERM": "dumb"})
     shown = " ".join(result.out.split())
     assert "Authorize Kometa on MyAnimeList and save the tokens (the default command)." in shown
-    assert "Trade the stored refresh token for new tokens and save them." in shown
+    assert "Trade the stored MyAnimeList refresh token for new tokens and save them." in shown
     assert "[default: 300]" in result.out
     assert "300.0" not in result.out
     assert "x>=1" not in result.out
 
 
 async def test_refresh_without_a_refresh_token_is_a_config_problem(mal: Mal, config: Path) -> None:
-    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    result = await run_here("refresh", "-c", str(config), env=mal.env())
     assert result.code == 3
     assert "authorize Kometa first" in result.err
 
