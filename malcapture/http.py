@@ -74,7 +74,8 @@ class HttpClient:
             await asyncio.sleep(every)
 
     async def send(self, method: str, url: str, action: str, idempotent: bool, **kwargs: Any) -> Answer:
-        """One request; a connection that never opened is retried, a 5xx or a broken one only if `idempotent`."""
+        """One request; a connection that never opened is retried (unless refused), a 5xx or a broken one only
+        if `idempotent`."""
         assert self._session is not None, "use the client as an async context manager"
         fields = kwargs.get("data") or kwargs.get("json") or {}
         shown = " ".join(f"{k}={redact(str(v)) if k in SECRET_FIELDS else v}" for k, v in fields.items())
@@ -88,8 +89,9 @@ class HttpClient:
                     if not retry or attempt == self._retries:
                         return Answer(response.status, body, response.content_type, _seconds(response))
             except aiohttp.ClientConnectorError as exc:
-                # Never connected: nothing reached the service, so even a code exchange may retry.
-                if attempt == self._retries:
+                # Never connected: nothing reached the service, so even a code exchange may retry. A refused
+                # connection is an answer, not a glitch (nothing listens there): it is not asked again.
+                if attempt == self._retries or isinstance(exc.os_error, ConnectionRefusedError):
                     raise unreachable(url, action, exc) from None
                 self._log(f"  → could not connect ({exc.os_error}); retrying")
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

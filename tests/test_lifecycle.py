@@ -12,7 +12,7 @@ from malcapture.endpoints import Endpoints
 from malcapture.errors import MalError, NetworkError
 from malcapture.fakemal import Scripted
 from malcapture.mal import MalClient
-from tests.helpers import Mal, free_port, run_cli, stored
+from tests.helpers import Mal, free_port, run_cli, run_here, stored
 
 
 async def test_check_names_the_user_and_the_expiry(mal: Mal, config: Path) -> None:
@@ -26,7 +26,7 @@ async def test_check_names_the_user_and_the_expiry(mal: Mal, config: Path) -> No
 
 async def test_check_on_an_expired_token_advises_refresh(mal: Mal, config: Path) -> None:
     stored(mal, config, lifetime=-60)
-    result = await run_cli("check", "-c", str(config), env=mal.env())
+    result = await run_here("check", "-c", str(config), env=mal.env())
     assert result.code == 1
     assert "HTTP 401" in result.err
     assert "invalid_token" in result.err
@@ -35,7 +35,7 @@ async def test_check_on_an_expired_token_advises_refresh(mal: Mal, config: Path)
 
 
 async def test_check_without_tokens_says_run_malcapture(mal: Mal, config: Path) -> None:
-    result = await run_cli("check", "-c", str(config), env=mal.env())
+    result = await run_here("check", "-c", str(config), env=mal.env())
     assert result.code == 3  # a config without tokens is a config problem, not MyAnimeList's
     assert "Run `malcapture`" in result.err
 
@@ -43,7 +43,7 @@ async def test_check_without_tokens_says_run_malcapture(mal: Mal, config: Path) 
 async def test_check_offline_still_tells_the_expiry(mal: Mal, config: Path) -> None:
     stored(mal, config)
     env = mal.env(MALCAPTURE_API_URL=f"http://127.0.0.1:{free_port()}/v2")
-    result = await run_cli("check", "-c", str(config), env=env)
+    result = await run_here("check", "-c", str(config), env=env)
     assert result.code == 1
     assert "expires" in result.err
     assert "read offline" in result.err
@@ -75,7 +75,7 @@ async def test_refresh_with_another_apps_token_says_so_and_changes_nothing(mal: 
     text = config.read_text().replace(mal.app.client_id, other.client_id)
     text = text.replace(str(mal.app.secret), str(other.secret))
     config.write_text(text)
-    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    result = await run_here("refresh", "-c", str(config), env=mal.env())
     assert result.code == 1
     assert "Token is not linked to client" in result.err
     assert "another MAL app" in result.err
@@ -85,15 +85,15 @@ async def test_refresh_with_another_apps_token_says_so_and_changes_nothing(mal: 
 async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
     stored(mal, config)  # 31 days left
     before = config.read_bytes()
-    skip = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "7d", env=mal.env())
+    skip = await run_here("refresh", "-c", str(config), "--if-expiring-within", "7d", env=mal.env())
     assert skip.code == 0
     assert "No refresh needed" in skip.err
     assert config.read_bytes() == before
-    due = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "32d", env=mal.env())
+    due = await run_here("refresh", "-c", str(config), "--if-expiring-within", "32d", env=mal.env())
     assert due.code == 0
     assert "Refreshed" in due.err
     assert config.read_bytes() != before
-    bad = await run_cli("refresh", "-c", str(config), "--if-expiring-within", "soon", env=mal.env())
+    bad = await run_here("refresh", "-c", str(config), "--if-expiring-within", "soon", env=mal.env())
     assert bad.code == 2
 
 
@@ -152,11 +152,11 @@ async def test_a_slow_answer_past_the_timeout_is_reported(mal: Mal) -> None:
     await asyncio.sleep(0)
 
 
-async def test_a_refused_connection_names_the_host() -> None:
+async def test_a_refused_connection_names_the_host_and_is_not_asked_again() -> None:
     port = free_port()
-    mal_client = MalClient(
-        Endpoints(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", 2), lambda _: None, backoff=0.01
-    )
+    log: list[str] = []
+    mal_client = MalClient(Endpoints(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", 2), log.append)
     async with mal_client:
-        with pytest.raises(NetworkError, match=f"Could not reach 127.0.0.1:{port}"):
+        with pytest.raises(NetworkError, match=f"Could not reach 127.0.0.1:{port}.*connection failed"):
             await mal_client.whoami("x")
+    assert [line for line in log if line.startswith("GET ")] == [f"GET http://127.0.0.1:{port}/users/@me"]
