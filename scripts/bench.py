@@ -55,6 +55,22 @@ class Timed:
     rss_kib: int
 
 
+def malcapture_login(fake: FakeMal, config: Path) -> list[str]:
+    """malcapture's login of a new app of the stand-in, saving into a fresh copy of the demo's config."""
+    port = free_port()
+    app = fake.register(f"http://localhost:{port}/")
+    config.write_text(SAMPLE_CONFIG, encoding="utf-8")
+    argv = [str(BIN / "malcapture"), "-c", str(config), "--client-id", app.client_id]
+    return [*argv, "--client-secret", str(app.secret), "--redirect-uri", f"http://localhost:{port}/"]
+
+
+def google_login(fake: FakeMal, oauth: str) -> list[str]:
+    """google-auth-oauthlib's run_local_server (scripts/google_flow.py) for a new app of the stand-in."""
+    port = free_port()
+    app = fake.register(f"http://localhost:{port}/")
+    return [sys.executable, str(HERE / "google_flow.py"), oauth, app.client_id, str(app.secret), str(port)]
+
+
 def run_timed(argv: Sequence[str], env: dict[str, str], log: Path) -> Timed:
     """Start the command, wait for it, and return its wall time and peak memory (wait4's rusage)."""
     with log.open("ab") as out:
@@ -86,19 +102,10 @@ class Bench:
         )
 
     def malcapture(self) -> Run:
-        port = free_port()
-        app = self.fake.register(f"http://localhost:{port}/")
-        config = self.folder / "config.yml"
-        config.write_text(SAMPLE_CONFIG, encoding="utf-8")
-        argv = [str(BIN / "malcapture"), "-c", str(config), "--client-id", app.client_id]
-        argv += ["--client-secret", str(app.secret), "--redirect-uri", f"http://localhost:{port}/"]
-        return self._flow(argv)
+        return self._flow(malcapture_login(self.fake, self.folder / "config.yml"))
 
     def google(self) -> Run:
-        port = free_port()
-        app = self.fake.register(f"http://localhost:{port}/")
-        script = str(HERE / "google_flow.py")
-        return self._flow([sys.executable, script, f"{self.base}/v1/oauth2", app.client_id, str(app.secret), str(port)])
+        return self._flow(google_login(self.fake, f"{self.base}/v1/oauth2"))
 
     def _flow(self, argv: list[str]) -> Run:
         self.record.unlink(missing_ok=True)

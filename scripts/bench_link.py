@@ -27,11 +27,9 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/link.py, shared with the tests
 
-from bench import BIN, HERE, KEPT_ENV, interleaved, median, run_timed, verdict
+from bench import HERE, KEPT_ENV, google_login, interleaved, malcapture_login, median, run_timed, verdict
 
-from malcapture.demo import SAMPLE_CONFIG
 from malcapture.fakemal import FakeMal, serve
-from malcapture.ports import free_port
 from tests.link import Link, certificate
 
 T = TypeVar("T")
@@ -78,20 +76,12 @@ class LinkBench:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def malcapture(self) -> LinkRun:
-        port = free_port()
-        app = self.fake.register(f"http://localhost:{port}/")
         config = self.folder / "config.yml"
-        config.write_text(SAMPLE_CONFIG, encoding="utf-8")
-        argv = [str(BIN / "malcapture"), "-c", str(config), "--client-id", app.client_id]
-        argv += ["--client-secret", str(app.secret), "--redirect-uri", f"http://localhost:{port}/"]
+        argv = malcapture_login(self.fake, config)
         return self._run(argv, lambda end: config.stat().st_mtime_ns)  # saved: when the new file was written
 
     def google(self) -> LinkRun:
-        port = free_port()
-        app = self.fake.register(f"http://localhost:{port}/")
-        script = str(HERE / "google_flow.py")
-        argv = [sys.executable, script, f"{self.oauth}/v1/oauth2", app.client_id, str(app.secret), str(port)]
-        return self._run(argv, lambda end: end)
+        return self._run(google_login(self.fake, f"{self.oauth}/v1/oauth2"), lambda end: end)
 
     def _run(self, argv: list[str], finished: Callable[[int], int]) -> LinkRun:
         for path in (self.record, self.clicked):
