@@ -357,7 +357,9 @@ async def serve_app(
     """Any stand-in's app on a socket bound here (port 0: one the system picks), over TLS with `tls`."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.bind((host, port))
-    runner = web.AppRunner(application, access_log=None)
+    # A client that goes away (killed, timed out) ends its request here too, as on a real server: no
+    # stand-in keeps waiting out a scripted delay for nobody.
+    runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=tls).start()
     return runner, f"{'https' if tls else 'http'}://{host}:{sock.getsockname()[1]}"

@@ -18,7 +18,7 @@ from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, TraktStandIn, execu
 __all__ = ["free_port"]
 
 LEAKY_ENV = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME")
-LEAKY_PREFIXES = ("KOMETA_", "PMM_", "MAL_", "MALCAPTURE_")
+LEAKY_PREFIXES = ("KOMETA_", "PMM_", "MAL_", "MALCAPTURE_", "TRAKT_")
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import stat
 import sys
@@ -139,6 +140,36 @@ async def run_cli(*args: str, env: dict[str, str], stdin: bytes | None = None, t
     out, err = await asyncio.wait_for(process.communicate(stdin if stdin is not None else b""), timeout)
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), err.decode())
+
+
+async def until_waiting(*args: str, env: dict[str, str]) -> Result:
+    """A login run until it says it is waiting (all it prints before the browser is said by then), then
+    stopped with Ctrl-C: what it shows at the start, without waiting out a timeout. stdin is /dev/null."""
+    process = await spawn_cli(*args, env=env)
+    assert process.stderr is not None
+    shown = ""
+    while line := (await asyncio.wait_for(process.stderr.readline(), 30)).decode():
+        shown += line
+        if line.startswith("Waiting until"):
+            process.send_signal(signal.SIGINT)
+            break
+    out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode is not None
+    return Result(process.returncode, out.decode(), shown + err.decode())
+
+
+async def run_here(*args: str, env: dict[str, str]) -> Result:
+    """The CLI in this process (on a thread: it runs its own event loop), for what a subprocess adds nothing
+    to: options, messages and exit codes. Not for what reads standard input, takes a signal, or depends on
+    what is imported: those need run_cli. An exception the CLI did not turn into a message fails the test."""
+    from typer.testing import CliRunner
+
+    from malcapture.cli import app
+
+    result = await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env, prog_name="malcapture")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return Result(result.exit_code, result.stdout, result.stderr)
 
 
 async def desktop_login(mal: Mal, config: Path, browser: Path, *extra: str) -> Result:

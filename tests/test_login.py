@@ -19,7 +19,7 @@ from malcapture.fakemal import play_browser
 from malcapture.paste import PasteReader
 from malcapture.session import Io, LoginOptions
 from malcapture.ui import StderrReporter
-from tests.helpers import Mal, login_args, port_is_free, read_record, run_cli
+from tests.helpers import Mal, login_args, port_is_free, read_record, run_cli, run_here
 
 
 def saved_mal(path: Path) -> dict[str, object]:
@@ -163,7 +163,7 @@ async def test_no_client_id_and_no_terminal_exits_2_saying_where_to_put_it(mal: 
 
 
 async def test_a_bad_option_value_exits_2(mal: Mal, config: Path) -> None:
-    result = await run_cli("login", "-c", str(config), "--timeout", "soon", env=mal.env())
+    result = await run_here("login", "-c", str(config), "--timeout", "soon", env=mal.env())
     assert result.code == 2
     assert "--timeout" in result.err
 

@@ -16,6 +16,7 @@ from tests.helpers import (
     Result,
     TraktStandIn,
     run_cli,
+    run_here,
     spawn_cli,
     stored,
     stored_trakt,
@@ -98,7 +99,7 @@ async def test_a_429_slows_the_polling_down(trakt: TraktStandIn, tmp_path: Path)
     trakt.fake.enforced_interval = 2  # stricter than the 1 second it announces
     config = tmp_path / "config.yml"
     config.write_text(EMPTY)
-    result = await device_login(trakt, config, trakt.fake.decide, "-v", polls=4)
+    result = await device_login(trakt, config, trakt.fake.decide, "-v")  # decided once a poll got a 429
     assert result.code == 0, result.err
     assert trakt.fake.slowed >= 1
     assert "poll more slowly: every 2 seconds" in result.err
@@ -224,11 +225,11 @@ async def test_refresh_rotates_and_the_old_refresh_token_is_then_refused(trakt: 
 async def test_refresh_if_expiring_reads_created_at_plus_expires_in(trakt: TraktStandIn, tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     stored_trakt(trakt, config)  # created now, 24 hours
-    result = await run_cli("trakt", "refresh", "-c", str(config), "--if-expiring-within", "12h", env=trakt.env())
+    result = await run_here("trakt", "refresh", "-c", str(config), "--if-expiring-within", "12h", env=trakt.env())
     assert result.code == 0
     assert "No refresh needed" in result.err
     stored_trakt(trakt, config, created_at=int(time.time()) - 20 * 3600)  # 4 hours left
-    result = await run_cli("trakt", "refresh", "-c", str(config), "--if-expiring-within", "12h", env=trakt.env())
+    result = await run_here("trakt", "refresh", "-c", str(config), "--if-expiring-within", "12h", env=trakt.env())
     assert result.code == 0, result.err
     assert "Refreshed" in result.err
 
@@ -238,13 +239,13 @@ async def test_check_names_the_user_and_explains_a_deactivated_or_locked_account
 ) -> None:
     config = tmp_path / "config.yml"
     stored_trakt(trakt, config)
-    result = await run_cli("trakt", "check", "-c", str(config), env=trakt.env())
+    result = await run_here("trakt", "check", "-c", str(config), env=trakt.env())
     assert result.code == 0, result.err
     assert "Trakt accepts the stored token: it belongs to kometa_fan." in result.err
     assert "(in 23 hours)" in result.err
     for status, words in ((410, "deactivated"), (423, "locked")):
         trakt.fake.account = status
-        result = await run_cli("trakt", "check", "-c", str(config), env=trakt.env())
+        result = await run_here("trakt", "check", "-c", str(config), env=trakt.env())
         assert result.code == 1
         assert f"HTTP {status}" in result.err
         assert words in result.err
@@ -259,15 +260,15 @@ async def test_status_names_what_works_and_the_fix_for_what_does_not(
     stored_trakt(trakt, config, created_at=int(time.time()) - 2 * 86400)  # trakt: expired a day ago
     config.write_text(mal_text + config.read_text().split("\n", 2)[2])
     env = {**mal.env(), **trakt.env()}
-    result = await run_cli("status", "-c", str(config), env=env)
+    result = await run_here("status", "-c", str(config), env=env)
     assert result.code == 1
     lines = result.err.splitlines()
     assert lines[0].startswith("mal: works: kometa_fan")
     assert lines[1].startswith("trakt: does not work: the access token expired")
     assert "Fix: `malcapture trakt refresh`" in lines[1]
-    result = await run_cli("trakt", "refresh", "-c", str(config), env=env)
+    result = await run_here("trakt", "refresh", "-c", str(config), env=env)
     assert result.code == 0, result.err
-    result = await run_cli("status", "-c", str(config), env=env)
+    result = await run_here("status", "-c", str(config), env=env)
     assert result.code == 0, result.err
     assert result.err.splitlines()[1].startswith("trakt: works: kometa_fan")
 
@@ -293,6 +294,6 @@ async def test_status_without_a_trakt_client_id_says_what_to_fill_in(trakt: Trak
     config = tmp_path / "config.yml"
     stored_trakt(trakt, config)
     config.write_text(config.read_text().replace(f"client_id: {trakt.app.client_id}", "client_id:"))
-    result = await run_cli("status", "-c", str(config), env=trakt.env())
+    result = await run_here("status", "-c", str(config), env=trakt.env())
     assert result.code == 1
     assert "trakt: not checked: no trakt.client_id. Fix: fill it in from https://developer.trakt.tv" in result.err
