@@ -37,7 +37,7 @@ async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io.reporter) if started.sockets else None
     try:
         async with started.provider.client(started.creds.client_id, io.reporter.debug) as client:
-            async with warm(client, started.provider.warm_urls):  # the exchange and the check: one round trip each
+            async with warm(client, client.warm_urls):  # the exchange and the check: one round trip each
                 callback = await _wait(server, started, opts, io)
             result = await _finish(callback, started, opts, io, client)
     except MalcaptureError as exc:
@@ -65,12 +65,11 @@ async def _wait(server: CallbackServer | None, started: Started, opts: LoginOpti
     can_paste = io.paste.can_deliver()
     if server and not can_paste:
         io.reporter.info(
-            f"Waiting until {deadline} for {started.provider.section.title}'s redirect only: standard input is not "
-            "a terminal, "
+            f"Waiting until {deadline} for {opts.section.title}'s redirect only: standard input is not a terminal, "
             "so nothing can be pasted here."
         )
     else:
-        how = f"for {started.provider.section.title}'s redirect, or for" if server else "for"
+        how = f"for {opts.section.title}'s redirect, or for" if server else "for"
         io.reporter.info(
             f"Waiting until {deadline} {how} the address the browser shows after you click Allow "
             "— paste it here and press Enter."
@@ -135,7 +134,7 @@ async def warm(client: TokenClient, urls: Sequence[str]) -> AsyncIterator[None]:
 
 async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io, client: TokenClient) -> LoginResult:
     if isinstance(callback, Refused):
-        raise refusal(callback, started.provider.section)
+        raise refusal(callback, opts.section)
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
     creds = started.creds

@@ -404,7 +404,7 @@ def _run(work: Callable[[], T]) -> T:
     try:
         return work()
     except TokensNotSaved as exc:
-        typer.echo(exc.block, nl=False)
+        typer.echo(exc.tokens, nl=False)
         _fail(str(exc), exc.exit_code)
     except MalcaptureError as exc:
         _fail(str(exc), exc.exit_code)

@@ -28,10 +28,11 @@ from __future__ import annotations
 class Message(Exception):
     """What happened and what to do next: printed as two lines."""
 
-    def __init__(self, what: str, advice: str = "") -> None:
+    def __init__(self, what: str, advice: str = "", tokens: str = "") -> None:
         super().__init__(what)
         self.what = what
         self.advice = advice
+        self.tokens = tokens  # issued tokens that exist nowhere else, as text: whoever catches this keeps them
 
     def __str__(self) -> str:
         return f"{self.what}\n{self.advice}" if self.advice else self.what
@@ -50,11 +51,7 @@ class ConfigError(MalcaptureError):
 
 
 class TokensNotSaved(ConfigError):
-    """The tokens exist only in memory: the CLI prints `block` so that nothing is lost."""
-
-    def __init__(self, what: str, advice: str, block: str) -> None:
-        super().__init__(what, advice)
-        self.block = block
+    """The tokens exist only in memory: the CLI prints `tokens` (a config block) so that nothing is lost."""
 
 
 class MalError(MalcaptureError):
@@ -66,11 +63,7 @@ class NetworkError(MalError):
 
 
 class UnusableTokens(MalError):
-    """MyAnimeList answered 200 with tokens that cannot be stored as text: `answer` keeps them, escaped."""
-
-    def __init__(self, what: str, advice: str, answer: str) -> None:
-        super().__init__(what, advice)
-        self.answer = answer
+    """MyAnimeList answered 200 with tokens that cannot be stored as text: `tokens` is its answer, escaped."""
 
 
 class AccessDenied(MalcaptureError):

@@ -8,7 +8,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -18,7 +18,7 @@ from malcapture.errors import MalError, NetworkError, UnusableTokens
 from malcapture.sections import Section
 from malcapture.tokens import TokenSet, redact
 
-Client = TypeVar("Client", bound="HttpClient")
+Client = TypeVar("Client", bound="HttpClient[Any]")
 KEEP_WARM = 10.0  # seconds between touches of the warmed connections; aiohttp keeps idle ones 15
 SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token", "token"}
 
@@ -30,11 +30,22 @@ class Answer(NamedTuple):
     retry_after: float | None  # seconds, from a Retry-After header
 
 
-class HttpClient:
+class Host(Protocol):
+    """A service's URLs (endpoints.py): all the client needs of them here is how long to wait."""
+
+    @property
+    def timeout(self) -> float: ...
+
+
+Urls = TypeVar("Urls", bound=Host)
+
+
+class HttpClient(Generic[Urls]):
     """Use as an async context manager: the session (and its connections) lives as long as the block."""
 
-    def __init__(self, timeout: float, log: Callable[[str], None], retries: int = 3, backoff: float = 0.5) -> None:
-        self._timeout = timeout
+    def __init__(self, endpoints: Urls, log: Callable[[str], None], retries: int = 3, backoff: float = 0.5) -> None:
+        self.endpoints = endpoints
+        self._timeout = endpoints.timeout
         self._log = log
         self._retries = retries
         self._backoff = backoff

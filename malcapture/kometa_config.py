@@ -370,9 +370,9 @@ def save_issued(
 
 def keep_unusable(folder: Path, exc: UnusableTokens) -> UnusableTokens:
     """MyAnimeList's answer kept in the tokens file (escaped), so that its new refresh token is not lost."""
-    kept = keep_tokens(folder, f"# MyAnimeList's answer, with its broken characters escaped\n{exc.answer}\n")
+    kept = keep_tokens(folder, f"# MyAnimeList's answer, with its broken characters escaped\n{exc.tokens}\n")
     where = f" Its answer was kept in {kept}." if kept else ""
-    return UnusableTokens(exc.what + where, exc.advice, exc.answer)
+    return UnusableTokens(exc.what + where, exc.advice, exc.tokens)
 
 
 def keep_tokens(folder: Path, block: str) -> Path | None:

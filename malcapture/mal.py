@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from malcapture.endpoints import Endpoints
 from malcapture.errors import MalError
@@ -18,18 +17,13 @@ AUTHORIZE_AGAIN = (
 )
 
 
-class MalClient(HttpClient):
+class MalClient(HttpClient[Endpoints]):
     """MyAnimeList's token endpoint and users/@me."""
 
-    def __init__(
-        self,
-        endpoints: Endpoints,
-        log: Callable[[str], None],
-        retries: int = 3,
-        backoff: float = 0.5,
-    ) -> None:
-        super().__init__(endpoints.timeout, log, retries, backoff)
-        self._endpoints = endpoints
+    @property
+    def warm_urls(self) -> tuple[str, ...]:
+        """The connections the code exchange and the account check will use."""
+        return (f"{self.endpoints.oauth}/token", f"{self.endpoints.api}/users/@me")
 
     async def exchange_code(
         self, client_id: str, client_secret: str | None, code: str, verifier: str, redirect_uri: str | None
@@ -53,7 +47,7 @@ class MalClient(HttpClient):
         return await self._token(form, "refresh")
 
     async def whoami(self, access_token: str) -> str:
-        url = f"{self._endpoints.api}/users/@me"
+        url = f"{self.endpoints.api}/users/@me"
         status, body, kind, _ = await self.send(
             "GET", url, "account check", idempotent=True, headers={"Authorization": f"Bearer {access_token}"}
         )
@@ -63,7 +57,7 @@ class MalClient(HttpClient):
         return str(data.get("name") or f"user {data.get('id', '?')}")
 
     async def _token(self, form: dict[str, str], action: str) -> TokenSet:
-        url = f"{self._endpoints.oauth}/token"
+        url = f"{self.endpoints.oauth}/token"
         status, body, kind, _ = await self.send("POST", url, action, idempotent=False, data=form)
         if status != 200:
             raise explain_failure(status, body, kind, action, url)

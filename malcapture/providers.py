@@ -1,4 +1,4 @@
-"""What a service is to the login, refresh and check: its config section, its authorize URL, its client.
+"""What a service is to the login, refresh and check: its authorize URL and its client.
 
 A third service would be one more small class here, a section in sections.py, and its client.
 The clients are imported when asked for, so that the login opens the browser before aiohttp loads.
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from malcapture import pkce
 from malcapture.endpoints import Endpoints, TraktEndpoints
-from malcapture.sections import MAL, TRAKT, Section
+from malcapture.sections import TRAKT, Section
 from malcapture.tokens import TokenSet
 
 
@@ -27,13 +27,11 @@ class TokenClient(Protocol):
     async def refresh(self, client_id: str, client_secret: str | None, refresh_token: str) -> TokenSet: ...
     async def whoami(self, access_token: str) -> str: ...
     async def keep_warm(self, urls: Sequence[str]) -> None: ...
+    @property
+    def warm_urls(self) -> tuple[str, ...]: ...
 
 
 class Provider(Protocol):
-    @property
-    def section(self) -> Section: ...
-    @property
-    def warm_urls(self) -> tuple[str, ...]: ...
     def authorize_url(self, client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str: ...
     def client(self, client_id: str, log: Callable[[str], None]) -> TokenClient: ...
 
@@ -41,11 +39,6 @@ class Provider(Protocol):
 @dataclass(frozen=True)
 class MyAnimeList:
     endpoints: Endpoints
-    section: Section = MAL
-
-    @property
-    def warm_urls(self) -> tuple[str, ...]:
-        return (f"{self.endpoints.oauth}/token", f"{self.endpoints.api}/users/@me")
 
     def authorize_url(self, client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
         return pkce.authorize_url(self.endpoints.oauth, client_id, verifier, state, redirect_uri)
@@ -59,11 +52,6 @@ class MyAnimeList:
 @dataclass(frozen=True)
 class Trakt:
     endpoints: TraktEndpoints
-    section: Section = TRAKT
-
-    @property
-    def warm_urls(self) -> tuple[str, ...]:
-        return (f"{self.endpoints.auth}/oauth/token", f"{self.endpoints.api}/users/settings")
 
     def authorize_url(self, client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
         from malcapture.trakt import OOB

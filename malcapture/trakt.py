@@ -44,18 +44,15 @@ class Poll:
     retry_after: float | None = None
 
 
-class TraktClient(HttpClient):
-    def __init__(
-        self,
-        endpoints: TraktEndpoints,
-        client_id: str,
-        log: Callable[[str], None],
-        retries: int = 3,
-        backoff: float = 0.5,
-    ) -> None:
-        super().__init__(endpoints.timeout, log, retries, backoff)
-        self.endpoints = endpoints
-        self._client_id = client_id
+class TraktClient(HttpClient[TraktEndpoints]):
+    def __init__(self, endpoints: TraktEndpoints, client_id: str, log: Callable[[str], None]) -> None:
+        super().__init__(endpoints, log)
+        self._client_id = client_id  # Trakt wants it with every API request
+
+    @property
+    def warm_urls(self) -> tuple[str, ...]:
+        """The connections the code exchange and the account check will use."""
+        return (f"{self.endpoints.auth}/oauth/token", f"{self.endpoints.api}/users/settings")
 
     async def device_code(self) -> DeviceCode:
         answer = await self._post("/oauth/device/code", {"client_id": self._client_id}, "device code request")

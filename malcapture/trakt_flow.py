@@ -18,6 +18,7 @@ from malcapture.endpoints import TraktEndpoints
 from malcapture.errors import AccessDenied, MalError, NetworkError, TimedOut, UnusableTokens, UsageError
 from malcapture.kometa_config import Credentials, KometaConfig, keep_unusable
 from malcapture.providers import Trakt
+from malcapture.sections import TRAKT
 from malcapture.session import Io, LoginOptions, LoginResult
 from malcapture.trakt import DeviceCode, TraktClient
 
@@ -104,7 +105,7 @@ async def _pin(
     opts: LoginOptions,
     io: Io,
 ) -> LoginResult:
-    stored = config.setting("pin", io.env, provider.section) if config else None
+    stored = config.setting("pin", io.env, TRAKT) if config else None
     if stored:
         io.reporter.info("Using the PIN in trakt.pin (it works once).")
         try:

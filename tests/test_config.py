@@ -242,7 +242,7 @@ def test_tokens_are_carried_when_the_save_fails(tmp_path: Path) -> None:
     path.mkdir()  # the file was replaced by a folder between the preflight and the save
     with pytest.raises(TokensNotSaved) as caught:
         kc.save_issued(config, TOKENS, CREDS)
-    assert TOKENS.refresh_token in caught.value.block
+    assert TOKENS.refresh_token in caught.value.tokens
     assert caught.value.exit_code == 3
 
 

@@ -98,7 +98,7 @@ async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
 
 
 def client(mal: Mal, timeout: float = 5.0) -> MalClient:
-    return MalClient(Endpoints(f"{mal.base}/v1/oauth2", f"{mal.base}/v2", timeout), log=lambda _: None, backoff=0.01)
+    return MalClient(Endpoints(f"{mal.base}/v1/oauth2", f"{mal.base}/v2", timeout), lambda _: None, backoff=0.01)
 
 
 @pytest.mark.parametrize(
