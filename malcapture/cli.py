@@ -266,7 +266,7 @@ def _refresh(
     path = config or kometa_config.default_path()
     result = _run(
         lambda: _until_done(
-            lifecycle.refresh(path, client_id, client_secret, _environ(), reporter, within, section=section)
+            lifecycle.refresh(lifecycle.Job(path, section, _environ(), reporter), client_id, client_secret, within)
         )
     )
     expiry = lifecycle.describe_expiry(result.expires, lifecycle.utc_now())
@@ -283,7 +283,7 @@ def _check(section: Section, config: Path | None, client_id: str | None, verbose
 
     reporter = StderrReporter(verbose)
     path = config or kometa_config.default_path()
-    result = _run(lambda: _until_done(lifecycle.check(path, _environ(), reporter, client_id, section=section)))
+    result = _run(lambda: _until_done(lifecycle.check(lifecycle.Job(path, section, _environ(), reporter), client_id)))
     reporter.info(f"{section.title} accepts the stored token: it belongs to {result.account}.")
 
 

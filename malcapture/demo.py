@@ -92,7 +92,7 @@ async def run(reporter: Reporter, keep: bool = False) -> None:
         reporter.info("What changed in the config:")
         reporter.info(shorten_tokens("".join(diff)).rstrip())
         for section in (MAL, TRAKT):
-            checked = await lifecycle.check(config, env, reporter, section=section)
+            checked = await lifecycle.check(lifecycle.Job(config, section, env, reporter))
             reporter.info(f"`{lifecycle.command(section, 'check')}` would say: it belongs to {checked.account}.")
     finally:
         await mal_runner.cleanup()

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from html import escape
+from typing import TypeVar
 from urllib.parse import unquote_plus, urlencode
 
 from aiohttp import web
@@ -64,21 +65,33 @@ class Scripted:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Method = TypeVar("Method", bound=Callable[..., Awaitable[web.StreamResponse]])
+ROUTE = "stand_in_route"
+
+
+def route(method: str, path: str) -> Callable[[Method], Method]:
+    """Marks a stand-in's handler with the requests it answers; StandIn.application() finds it."""
+
+    def mark(handler: Method) -> Method:
+        setattr(handler, ROUTE, (method, path))
+        return handler
+
+    return mark
 
 
 @dataclass
 class StandIn:
-    """What every stand-in does alike: count the requests to each path, and build its app from routes()."""
+    """What every stand-in does alike: count the requests to each path, and serve its @route handlers."""
 
     hits: Counter[str] = field(default_factory=Counter)
 
-    def routes(self) -> list[tuple[str, str, Handler]]:
-        raise NotImplementedError
-
     def application(self) -> web.Application:
         app = web.Application(middlewares=[self._count])
-        for method, path, handler in self.routes():
-            app.router.add_route(method, path, handler)
+        for name in dir(type(self)):
+            answers = getattr(getattr(type(self), name, None), ROUTE, None)
+            if answers is not None:
+                method, path = answers
+                app.router.add_route(method, path, getattr(self, name))
         return app
 
     @web.middleware
@@ -146,14 +159,6 @@ class FakeMal(StandIn):
         signature = base64.urlsafe_b64encode(secrets.token_bytes(512)).rstrip(b"=").decode()
         return f"{header}.{payload}.{signature}"
 
-    def routes(self) -> list[tuple[str, str, Handler]]:
-        return [
-            ("GET", "/v1/oauth2/authorize", self.authorize),
-            ("GET", "/v1/oauth2/authorize/decide", self.decide),
-            ("POST", "/v1/oauth2/token", self.token),
-            ("GET", "/v2/users/@me", self.me),
-        ]
-
     async def answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """A scripted answer first, if one waits for this path; else the real one (after `slow`)."""
         queue = self.scripted.get(request.path)
@@ -164,6 +169,7 @@ class FakeMal(StandIn):
         await asyncio.sleep(self.slow.get(request.path, 0))
         return await handler(request)
 
+    @route("GET", "/v1/oauth2/authorize")
     async def authorize(self, request: web.Request) -> web.StreamResponse:
         q = request.query
         app = self.apps.get(q.get("client_id", ""))
@@ -205,6 +211,7 @@ class FakeMal(StandIn):
             raise web.HTTPFound(self._decision(txn, self.consent == "allow"))
         return web.Response(text=consent_page(txn, app.client_id), content_type="text/html")
 
+    @route("GET", "/v1/oauth2/authorize/decide")
     async def decide(self, request: web.Request) -> web.StreamResponse:
         if request.query.get("txn") not in self.pending:
             return error(400, "invalid_request", "This authorization request is no longer valid.")
@@ -219,6 +226,7 @@ class FakeMal(StandIn):
         self.grants[code] = Grant(p["client_id"], p["challenge"], p["redirect"], bool(p["sent"]), time.time() + 600)
         return f"{p['redirect']}?{urlencode({'code': code, **state})}"
 
+    @route("POST", "/v1/oauth2/token")
     async def token(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/x-www-form-urlencoded":
             return error(
@@ -289,6 +297,7 @@ class FakeMal(StandIn):
         del self.refresh_tokens[form["refresh_token"]]  # rotation: the old one dies now
         return web.json_response(self.issue_tokens(app.client_id))
 
+    @route("GET", "/v2/users/@me")
     async def me(self, request: web.Request) -> web.StreamResponse:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self.access_tokens.get(token, 0) < time.time():

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from malcapture.fakemal import Handler, StandIn, serve_app
+from malcapture.fakemal import StandIn, route, serve_app
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 DAY = 86400
@@ -94,27 +94,16 @@ class FakeTrakt(StandIn):
             "created_at": int(time.time()),
         }
 
-    def routes(self) -> list[tuple[str, str, Handler]]:
-        return [
-            ("POST", "/oauth/device/code", self.device_code),
-            ("POST", "/oauth/device/token", self.device_token),
-            ("POST", "/oauth/token", self.token),
-            ("GET", "/oauth/authorize", self.authorize),
-            ("GET", "/users/settings", self.settings),
-            ("GET", "/activate", self.activate),
-            ("GET", "/activate/decide", self.activate_decide),
-        ]
-
-    def _app(self, client_id: object) -> TraktApp | web.Response:
+    def _app(self, client_id: object) -> TraktApp:
+        """The app with this client ID; Trakt's 403 for one it does not know or has deleted."""
         if client_id in self.deleted or client_id not in self.apps:
-            return web.json_response({"error": "forbidden"}, status=403)
+            raise web.HTTPForbidden(text='{"error": "forbidden"}', content_type="application/json")
         return self.apps[str(client_id)]
 
+    @route("POST", "/oauth/device/code")
     async def device_code(self, request: web.Request) -> web.Response:
         body = await _json(request)
         app = self._app(body.get("client_id"))
-        if isinstance(app, web.Response):
-            return app
         code, user_code = secrets.token_hex(32), secrets.token_hex(4).upper()
         self.devices[code] = Device(app.client_id, user_code, time.time() + self.device_lifetime, self.interval)
         answer = {
@@ -126,11 +115,10 @@ class FakeTrakt(StandIn):
         }
         return web.json_response(answer)
 
+    @route("POST", "/oauth/device/token")
     async def device_token(self, request: web.Request) -> web.Response:
         body = await _json(request)
         app = self._app(body.get("client_id"))
-        if isinstance(app, web.Response):
-            return app
         device = self.devices.get(str(body.get("code")))  # Trakt's field is `code`, not RFC 8628's `device_code`
         if device is None or device.client_id != app.client_id or body.get("client_secret") != app.secret:
             return web.Response(status=404)
@@ -152,6 +140,7 @@ class FakeTrakt(StandIn):
         device.used = True
         return web.json_response(self.issue_tokens(app.client_id))
 
+    @route("GET", "/activate")
     async def activate(self, request: web.Request) -> web.Response:
         """trakt.tv/activate: where the user types the code shown by the device."""
         page = (
@@ -161,6 +150,7 @@ class FakeTrakt(StandIn):
         )
         return web.Response(text=page, content_type="text/html")
 
+    @route("GET", "/activate/decide")
     async def activate_decide(self, request: web.Request) -> web.Response:
         code, choice = request.query.get("user_code", "").strip().upper(), request.query.get("choice", "allow")
         if not any(device.user_code == code for device in self.devices.values()):
@@ -169,12 +159,11 @@ class FakeTrakt(StandIn):
         said = "approved: go back to the terminal" if choice == "allow" else "denied"
         return web.Response(text=f"<!doctype html><h1>Code {escape(code)} {said}.</h1>", content_type="text/html")
 
+    @route("GET", "/oauth/authorize")
     async def authorize(self, request: web.Request) -> web.StreamResponse:
         """trakt.tv/oauth/authorize: a PIN page for the oob URI, else a redirect (the user said yes)."""
         q = request.query
         app = self._app(q.get("client_id"))
-        if isinstance(app, web.Response):
-            return app
         redirect = q.get("redirect_uri", "")
         if q.get("response_type") != "code" or redirect not in app.redirect_uris:
             return web.Response(status=400, text="The redirect uri included is not valid.")
@@ -186,12 +175,11 @@ class FakeTrakt(StandIn):
         query = {"code": code, **({"state": q["state"]} if "state" in q else {})}
         raise web.HTTPFound(f"{redirect}?{urlencode(query)}")
 
+    @route("POST", "/oauth/token")
     async def token(self, request: web.Request) -> web.Response:
         body = await _json(request)
         self.last_token_body = body
         app = self._app(body.get("client_id"))
-        if isinstance(app, web.Response):
-            return app
         if body.get("client_secret") != app.secret:
             return _refused("invalid_client", "Client authentication failed.")
         if body.get("grant_type") == "refresh_token":
@@ -209,12 +197,11 @@ class FakeTrakt(StandIn):
         code.used = True
         return web.json_response(self.issue_tokens(app.client_id))
 
+    @route("GET", "/users/settings")
     async def settings(self, request: web.Request) -> web.Response:
         if request.headers.get("trakt-api-version") != "2":
             return web.json_response({"error": "trakt-api-version header missing"}, status=400)
-        app = self._app(request.headers.get("trakt-api-key"))
-        if isinstance(app, web.Response):
-            return app
+        self._app(request.headers.get("trakt-api-key"))  # an unknown or deleted app gets the 403
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         if self.access_tokens.get(token, 0) < time.time():
             return web.json_response({"error": "invalid_token"}, status=401)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,8 +17,6 @@ from malcapture.ui import Reporter
 
 if TYPE_CHECKING:
     from malcapture.providers import TokenClient
-
-Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
@@ -61,23 +59,28 @@ def command(section: Section, name: str) -> str:
 
 
 @dataclass(frozen=True)
+class Job:
+    """What one check or refresh works on: a service's section of a config file, the environment its
+    placeholders read, and where to tell the user."""
+
+    path: Path
+    section: Section
+    env: Mapping[str, str]
+    reporter: Reporter
+
+
+@dataclass(frozen=True)
 class CheckResult:
     account: str
     expires: datetime | None
 
 
-async def check(
-    path: Path,
-    env: Mapping[str, str],
-    reporter: Reporter,
-    client_id: str | None = None,
-    now: Clock = utc_now,
-    section: Section = MAL,
-) -> CheckResult:
+async def check(job: Job, client_id: str | None = None) -> CheckResult:
+    path, section, env, reporter = job.path, job.section, job.env, job.reporter
     config = kometa_config.load(path)
     access = _stored(config, "access_token", env, section)
     expires = kometa_config.stored_expiry(config, env, section)
-    reporter.info(f"The stored {section.title} access token: {describe_expiry(expires, now())}.")
+    reporter.info(f"The stored {section.title} access token: {describe_expiry(expires, utc_now())}.")
     cid = clean(client_id) or clean(config.setting("client_id", env, section))
     if section is MAL:
         _compare_client(access, cid, reporter)
@@ -117,39 +120,27 @@ class RefreshResult:
 
 
 async def refresh(
-    path: Path,
-    client_id: str | None,
-    client_secret: str | None,
-    env: Mapping[str, str],
-    reporter: Reporter,
-    if_expiring_within: timedelta | None = None,
-    now: Clock = utc_now,
-    section: Section = MAL,
+    job: Job, client_id: str | None, client_secret: str | None, if_expiring_within: timedelta | None = None
 ) -> RefreshResult:
     # From reading the refresh token to saving its successor: another run would spend the same token.
-    with lock.exclusive(path, reporter.info):
-        return await _refresh(path, client_id, client_secret, env, reporter, if_expiring_within, now, section)
+    with lock.exclusive(job.path, job.reporter.info):
+        return await _refresh(job, client_id, client_secret, if_expiring_within)
 
 
 async def _refresh(
-    path: Path,
-    client_id: str | None,
-    client_secret: str | None,
-    env: Mapping[str, str],
-    reporter: Reporter,
-    if_expiring_within: timedelta | None,
-    now: Clock,
-    section: Section,
+    job: Job, client_id: str | None, client_secret: str | None, if_expiring_within: timedelta | None
 ) -> RefreshResult:
+    path, section, env, reporter = job.path, job.section, job.env, job.reporter
     config = kometa_config.load(path)
     kometa_config.check_writable(config)
     refresh_token = _stored(config, "refresh_token", env, section)
     expires = kometa_config.stored_expiry(config, env, section)
     if if_expiring_within is not None:
-        if expires is not None and expires - now() > if_expiring_within:
-            reporter.info(f"No refresh needed: the access token {describe_expiry(expires, now())[3:]}.")
+        now = utc_now()
+        if expires is not None and expires - now > if_expiring_within:
+            reporter.info(f"No refresh needed: the access token {describe_expiry(expires, now)[3:]}.")
             return RefreshResult(False, expires, None)
-        reporter.info(f"Refreshing: the access token {describe_expiry(expires, now())[3:]}.")
+        reporter.info(f"Refreshing: the access token {describe_expiry(expires, now)[3:]}.")
     creds = resolve_credentials(client_id, client_secret, config, dict(env), reporter, None, path, section)
     kometa_config.prove_save(config, creds, section)  # a refusal now, before the refresh token is spent
     provider = providers.for_section(section, env)
@@ -162,7 +153,7 @@ async def _refresh(
             except NetworkError:
                 raise
             except MalError:
-                found = await _refreshed_meanwhile(path, refresh_token, env, client, reporter, section)
+                found = await _refreshed_meanwhile(job, refresh_token, client)
                 if found is None:
                     raise
                 return found
@@ -172,10 +163,9 @@ async def _refresh(
     return RefreshResult(True, tokens.expires_at(), saved.path, saved.changes)
 
 
-async def _refreshed_meanwhile(
-    path: Path, sent: str, env: Mapping[str, str], client: TokenClient, reporter: Reporter, section: Section
-) -> RefreshResult | None:
+async def _refreshed_meanwhile(job: Job, sent: str, client: TokenClient) -> RefreshResult | None:
     """After a refused refresh: did another run (or Kometa) refresh first? Then check what it saved."""
+    path, section, env = job.path, job.section, job.env
     try:
         config = kometa_config.load(path)
         stored = config.setting("refresh_token", env, section)
@@ -185,7 +175,7 @@ async def _refreshed_meanwhile(
         return None
     if not stored or stored == sent or not access:
         return None
-    reporter.info(
+    job.reporter.info(
         f"{section.title} refused the refresh token, but {path} holds another one now: something else "
         "(another malcapture, or Kometa) refreshed meanwhile. Checking the tokens it saved…"
     )
