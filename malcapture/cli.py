@@ -4,6 +4,7 @@ Heavy modules (asyncio, aiohttp, ruamel.yaml) are imported inside the commands, 
 `--version` stay fast, and the login opens the browser before asyncio and aiohttp load.
 """
 
+import inspect
 import re
 import sys
 from collections.abc import Callable, Coroutine
@@ -21,9 +22,12 @@ from malcapture.sections import MAL, TRAKT, Section
 from malcapture.ui import StderrReporter
 
 if TYPE_CHECKING:
+    from malcapture.lifecycle import Job
     from malcapture.session import Io, LoginOptions, LoginResult
 
 T = TypeVar("T")
+Command = TypeVar("Command", bound=Callable[..., None])
+KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
 HELP_FLAGS = ("-h", "--help", "--version")
 
 
@@ -158,28 +162,58 @@ class LoginShape:
     run: Callable[["LoginOptions", "Io"], "LoginResult"]
 
 
-def _service_commands(target: typer.Typer, section: Section, shape: LoginShape) -> None:
-    """`login`, `refresh` and `check` of one service: the same commands and options, with its own
-    client options, redirect URL and other way in."""
+@dataclass(frozen=True)
+class Common:
+    """The options every command of a service has."""
+
+    config: Path | None
+    client_id: str | None
+    client_secret: str | None
+    verbose: bool
+
+
+def _common_options(section: Section) -> Callable[[Command], Command]:
+    """Puts the options every command of a service has (Common's) in front of a command's own, which
+    receives them as keyword arguments (`**common`).
+
+    Typer reads a command's options from its signature and has no way to share a set of them (typer
+    issue 153), so this does what a stack of click option decorators does: it writes the signature.
+    """
     id_env, secret_env = section.env
-    client_id_option = typer.Option(
+    client_id = typer.Option(
         "--client-id",
         envvar=id_env,
         help=f"{section.title} client ID [default: {section.name}.client_id of the config]",
     )
-    client_secret_option = typer.Option(
+    client_secret = typer.Option(
         "--client-secret",
         envvar=secret_env,
         help=f"{section.title} client secret [default: {section.name}.client_secret of the config]",
     )
+    options = [
+        inspect.Parameter("config", KEYWORD, default=None, annotation=ConfigOption),
+        inspect.Parameter("client_id", KEYWORD, default=None, annotation=Annotated[str | None, client_id]),
+        inspect.Parameter("client_secret", KEYWORD, default=None, annotation=Annotated[str | None, client_secret]),
+        inspect.Parameter("verbose", KEYWORD, default=False, annotation=VerboseOption),
+    ]
+
+    def add(command: Command) -> Command:
+        own = [p for p in inspect.signature(command).parameters.values() if p.kind is not p.VAR_KEYWORD]
+        setattr(command, "__signature__", inspect.Signature([*options, *own]))  # noqa: B010 (mypy: no such attribute)
+        return command
+
+    return add
+
+
+def _service_commands(target: typer.Typer, section: Section, shape: LoginShape) -> None:
+    """`login`, `refresh` and `check` of one service: the same commands and options, with its own
+    client options, redirect URL and other way in."""
+    common_options = _common_options(section)
     field, other_way_option = shape.other_way
 
     @target.command(short_help=f"Authorize Kometa on {section.title} and save the tokens (the default command).")
+    @common_options
     def login(
-        config: ConfigOption = None,
-        client_id: Annotated[str | None, client_id_option] = None,
-        client_secret: Annotated[str | None, client_secret_option] = None,
-        verbose: VerboseOption = False,
         redirect_uri: Annotated[str | None, shape.redirect_uri] = None,
         other_way: Annotated[bool, other_way_option] = False,
         no_browser: NoBrowserOption = False,
@@ -188,15 +222,17 @@ def _service_commands(target: typer.Typer, section: Section, shape: LoginShape) 
         no_verify: NoVerifyOption = False,
         bind: BindOption = None,
         yes: YesOption = False,
+        **common: Any,
     ) -> None:
         from malcapture import kometa_config
         from malcapture.session import LoginOptions
 
-        reporter = StderrReporter(verbose)
+        given = Common(**common)
+        reporter = StderrReporter(given.verbose)
         opts = LoginOptions(
-            config_path=config or kometa_config.default_path(),
-            client_id=client_id,
-            client_secret=client_secret,
+            config_path=given.config or kometa_config.default_path(),
+            client_id=given.client_id,
+            client_secret=given.client_secret,
             redirect_uri=redirect_uri,
             no_browser=no_browser,
             timeout=timeout,
@@ -212,25 +248,16 @@ def _service_commands(target: typer.Typer, section: Section, shape: LoginShape) 
     login.__doc__ = shape.help
 
     @target.command(short_help=f"Trade the stored {section.title} refresh token for new tokens and save them.")
-    def refresh(
-        config: ConfigOption = None,
-        client_id: Annotated[str | None, client_id_option] = None,
-        client_secret: Annotated[str | None, client_secret_option] = None,
-        verbose: VerboseOption = False,
-        if_expiring_within: ExpiringOption = None,
-    ) -> None:
+    @common_options
+    def refresh(if_expiring_within: ExpiringOption = None, **common: Any) -> None:
         """Trade the stored refresh token for new tokens (each works once) and save them."""
-        _refresh(section, config, client_id, client_secret, verbose, if_expiring_within)
+        _refresh(section, Common(**common), if_expiring_within)
 
     @target.command(short_help=f"Say whether the stored {section.title} token works, whose it is and when it expires.")
-    def check(
-        config: ConfigOption = None,
-        client_id: Annotated[str | None, client_id_option] = None,
-        client_secret: Annotated[str | None, client_secret_option] = None,
-        verbose: VerboseOption = False,
-    ) -> None:
+    @common_options
+    def check(**common: Any) -> None:
         """Say whether the stored token works: whose it is, and when the access token expires."""
-        _check(section, config, client_id, verbose)
+        _check(section, Common(**common))
 
 
 def _io(reporter: StderrReporter) -> "Io":
@@ -252,39 +279,35 @@ def _report_login(result: "LoginResult", opts: "LoginOptions", reporter: StderrR
         reporter.info(line)
 
 
-def _refresh(
-    section: Section,
-    config: Path | None,
-    client_id: str | None,
-    client_secret: str | None,
-    verbose: bool,
-    within: timedelta | None,
-) -> None:
+def _job(section: Section, given: Common) -> "Job":
     from malcapture import kometa_config, lifecycle
 
-    reporter = StderrReporter(verbose)
-    path = config or kometa_config.default_path()
-    result = _run(
-        lambda: _until_done(
-            lifecycle.refresh(lifecycle.Job(path, section, _environ(), reporter), client_id, client_secret, within)
-        )
-    )
+    path = given.config or kometa_config.default_path()
+    return lifecycle.Job(path, section, _environ(), StderrReporter(given.verbose))
+
+
+def _refresh(section: Section, given: Common, within: timedelta | None) -> None:
+    from malcapture import lifecycle
+
+    job = _job(section, given)
+    result = _run(lambda: _until_done(lifecycle.refresh(job, given.client_id, given.client_secret, within)))
     expiry = lifecycle.describe_expiry(result.expires, lifecycle.utc_now())
     if result.meanwhile:
-        reporter.info(f"The tokens in the config work (they belong to {result.meanwhile}); the access token: {expiry}.")
+        job.reporter.info(
+            f"The tokens in the config work (they belong to {result.meanwhile}); the access token: {expiry}."
+        )
     elif result.refreshed:
-        reporter.info(f"Refreshed — saved to {result.saved_to}; the new access token: {expiry}.")
+        job.reporter.info(f"Refreshed — saved to {result.saved_to}; the new access token: {expiry}.")
         for line in result.changes:
-            reporter.info(line)
+            job.reporter.info(line)
 
 
-def _check(section: Section, config: Path | None, client_id: str | None, verbose: bool) -> None:
-    from malcapture import kometa_config, lifecycle
+def _check(section: Section, given: Common) -> None:
+    from malcapture import lifecycle
 
-    reporter = StderrReporter(verbose)
-    path = config or kometa_config.default_path()
-    result = _run(lambda: _until_done(lifecycle.check(lifecycle.Job(path, section, _environ(), reporter), client_id)))
-    reporter.info(f"{section.title} accepts the stored token: it belongs to {result.account}.")
+    job = _job(section, given)
+    result = _run(lambda: _until_done(lifecycle.check(job, given.client_id)))
+    job.reporter.info(f"{section.title} accepts the stored token: it belongs to {result.account}.")
 
 
 def _mal_login(opts: "LoginOptions", io: "Io") -> "LoginResult":
