@@ -95,6 +95,8 @@ async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
     assert config.read_bytes() != before
     bad = await run_here("refresh", "-c", str(config), "--if-expiring-within", "soon", env=mal.env())
     assert bad.code == 2
+    assert "--if-expiring-within" in bad.err
+    assert "'soon' is not a duration such as 7d" in bad.err
 
 
 def client(mal: Mal, timeout: float = 5.0) -> MalClient:
