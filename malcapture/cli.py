@@ -4,6 +4,8 @@ Heavy modules (asyncio, aiohttp, ruamel.yaml) are imported inside the commands, 
 `--version` stay fast, and the login opens the browser before asyncio and aiohttp load.
 """
 
+from __future__ import annotations
+
 import inspect
 import re
 import sys
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 Command = TypeVar("Command", bound=Callable[..., None])
-KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
 HELP_FLAGS = ("-h", "--help", "--version")
 
 
@@ -77,19 +78,14 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "-c",
-        "--config",
-        envvar="KOMETA_CONFIG",
-        help="Kometa config file [default: config/config.yml if it exists, else config.yml]",
-        show_default=False,
-    ),
-]
-
-
-VerboseOption = Annotated[bool, typer.Option("-v", "--verbose", help="Show each HTTP exchange, tokens redacted.")]
+CONFIG = typer.Option(
+    "-c",
+    "--config",
+    envvar="KOMETA_CONFIG",
+    help="Kometa config file [default: config/config.yml if it exists, else config.yml]",
+    show_default=False,
+)
+VERBOSE = typer.Option("-v", "--verbose", help="Show each HTTP exchange, tokens redacted.")
 
 
 def _version(value: bool) -> None:
@@ -152,33 +148,30 @@ ExpiringOption = Annotated[
 ]
 
 
-@dataclass(frozen=True)
-class LoginShape:
-    """What a service's login command has of its own; every other option is the same for all."""
-
-    help: str
-    redirect_uri: Any  # the --redirect-uri option
-    other_way: tuple[str, Any]  # a LoginOptions field and its flag: MAL's --manual, Trakt's --pin
-    run: Callable[["LoginOptions", "Io"], "LoginResult"]
+def _option(name: str, option: Any, kind: Any = str | None, default: Any = None) -> inspect.Parameter:
+    """A typer.Option as a parameter of a command's signature (see _with_options)."""
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, option])
 
 
-@dataclass(frozen=True)
-class Common:
-    """The options every command of a service has."""
-
-    config: Path | None
-    client_id: str | None
-    client_secret: str | None
-    verbose: bool
-
-
-def _common_options(section: Section) -> Callable[[Command], Command]:
-    """Puts the options every command of a service has (Common's) in front of a command's own, which
-    receives them as keyword arguments (`**common`).
+def _with_options(*options: inspect.Parameter) -> Callable[[Command], Command]:
+    """Puts `options` in front of a command's own options; the command receives them as keyword
+    arguments (`**given`).
 
     Typer reads a command's options from its signature and has no way to share a set of them (typer
     issue 153), so this does what a stack of click option decorators does: it writes the signature.
     """
+
+    def add(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True).parameters.values()
+        kept = [p.replace(kind=p.KEYWORD_ONLY) for p in own if p.kind is not p.VAR_KEYWORD]
+        setattr(command, "__signature__", inspect.Signature([*options, *kept]))  # noqa: B010 (mypy: no such attribute)
+        return command
+
+    return add
+
+
+def _common_options(section: Section) -> list[inspect.Parameter]:
+    """What every command of a service has: -c, --client-id, --client-secret (its variables), -v."""
     id_env, secret_env = section.env
     client_id = typer.Option(
         "--client-id",
@@ -190,50 +183,63 @@ def _common_options(section: Section) -> Callable[[Command], Command]:
         envvar=secret_env,
         help=f"{section.title} client secret [default: {section.name}.client_secret of the config]",
     )
-    options = [
-        inspect.Parameter("config", KEYWORD, default=None, annotation=ConfigOption),
-        inspect.Parameter("client_id", KEYWORD, default=None, annotation=Annotated[str | None, client_id]),
-        inspect.Parameter("client_secret", KEYWORD, default=None, annotation=Annotated[str | None, client_secret]),
-        inspect.Parameter("verbose", KEYWORD, default=False, annotation=VerboseOption),
+    return [
+        _option("config", CONFIG, Path | None),
+        _option("client_id", client_id),
+        _option("client_secret", client_secret),
+        _option("verbose", VERBOSE, bool, False),
     ]
 
-    def add(command: Command) -> Command:
-        own = [p for p in inspect.signature(command).parameters.values() if p.kind is not p.VAR_KEYWORD]
-        setattr(command, "__signature__", inspect.Signature([*options, *own]))  # noqa: B010 (mypy: no such attribute)
-        return command
 
-    return add
+@dataclass(frozen=True)
+class Common:
+    """The values of _common_options."""
+
+    config: Path | None
+    client_id: str | None
+    client_secret: str | None
+    verbose: bool
+
+    @classmethod
+    def take(cls, given: dict[str, Any]) -> Common:
+        """Common's values, taken out of a command's `**given`."""
+        return cls(given.pop("config"), given.pop("client_id"), given.pop("client_secret"), given.pop("verbose"))
+
+
+@dataclass(frozen=True)
+class LoginShape:
+    """What a service's login command has of its own; every other option is the same for all."""
+
+    help: str
+    options: tuple[inspect.Parameter, ...]  # named as LoginOptions' fields: --redirect-uri, --manual or --pin
+    run: Callable[[LoginOptions, Io], LoginResult]
 
 
 def _service_commands(target: typer.Typer, section: Section, shape: LoginShape) -> None:
     """`login`, `refresh` and `check` of one service: the same commands and options, with its own
-    client options, redirect URL and other way in."""
-    common_options = _common_options(section)
-    field, other_way_option = shape.other_way
+    client options and its login's own (LoginShape)."""
+    common = _common_options(section)
 
     @target.command(short_help=f"Authorize Kometa on {section.title} and save the tokens (the default command).")
-    @common_options
+    @_with_options(*common, *shape.options)
     def login(
-        redirect_uri: Annotated[str | None, shape.redirect_uri] = None,
-        other_way: Annotated[bool, other_way_option] = False,
         no_browser: NoBrowserOption = False,
         timeout: TimeoutOption = 300,
         print_block: PrintOption = False,
         no_verify: NoVerifyOption = False,
         bind: BindOption = None,
         yes: YesOption = False,
-        **common: Any,
+        **given: Any,
     ) -> None:
         from malcapture import kometa_config
         from malcapture.session import LoginOptions
 
-        given = Common(**common)
-        reporter = StderrReporter(given.verbose)
+        shared = Common.take(given)
+        reporter = StderrReporter(shared.verbose)
         opts = LoginOptions(
-            config_path=given.config or kometa_config.default_path(),
-            client_id=given.client_id,
-            client_secret=given.client_secret,
-            redirect_uri=redirect_uri,
+            config_path=shared.config or kometa_config.default_path(),
+            client_id=shared.client_id,
+            client_secret=shared.client_secret,
             no_browser=no_browser,
             timeout=timeout,
             print_block=print_block,
@@ -241,32 +247,32 @@ def _service_commands(target: typer.Typer, section: Section, shape: LoginShape) 
             bind=bind,
             yes=yes,
             section=section,
-            **{field: other_way},
+            **given,  # the service's own: redirect_uri, and manual or pin
         )
         _report_login(_run(lambda: shape.run(opts, _io(reporter))), opts, reporter)
 
     login.__doc__ = shape.help
 
     @target.command(short_help=f"Trade the stored {section.title} refresh token for new tokens and save them.")
-    @common_options
-    def refresh(if_expiring_within: ExpiringOption = None, **common: Any) -> None:
+    @_with_options(*common)
+    def refresh(if_expiring_within: ExpiringOption = None, **given: Any) -> None:
         """Trade the stored refresh token for new tokens (each works once) and save them."""
-        _refresh(section, Common(**common), if_expiring_within)
+        _refresh(section, Common.take(given), if_expiring_within)
 
     @target.command(short_help=f"Say whether the stored {section.title} token works, whose it is and when it expires.")
-    @common_options
-    def check(**common: Any) -> None:
+    @_with_options(*common)
+    def check(**given: Any) -> None:
         """Say whether the stored token works: whose it is, and when the access token expires."""
-        _check(section, Common(**common))
+        _check(section, Common.take(given))
 
 
-def _io(reporter: StderrReporter) -> "Io":
+def _io(reporter: StderrReporter) -> Io:
     from malcapture.session import Io
 
     return Io(reporter, ask=_ask if terminal.is_terminal(0) else None)
 
 
-def _report_login(result: "LoginResult", opts: "LoginOptions", reporter: StderrReporter) -> None:
+def _report_login(result: LoginResult, opts: LoginOptions, reporter: StderrReporter) -> None:
     if result.kept:
         return
     who = f"Authorized as {result.account}" if result.account else "Authorized"
@@ -279,7 +285,7 @@ def _report_login(result: "LoginResult", opts: "LoginOptions", reporter: StderrR
         reporter.info(line)
 
 
-def _job(section: Section, given: Common) -> "Job":
+def _job(section: Section, given: Common) -> Job:
     from malcapture import kometa_config, lifecycle
 
     path = given.config or kometa_config.default_path()
@@ -310,13 +316,13 @@ def _check(section: Section, given: Common) -> None:
     job.reporter.info(f"{section.title} accepts the stored token: it belongs to {result.account}.")
 
 
-def _mal_login(opts: "LoginOptions", io: "Io") -> "LoginResult":
+def _mal_login(opts: LoginOptions, io: Io) -> LoginResult:
     from malcapture import flow
 
     return flow.run(opts, io)
 
 
-def _trakt_login(opts: "LoginOptions", io: "Io") -> "LoginResult":
+def _trakt_login(opts: LoginOptions, io: Io) -> LoginResult:
     from malcapture import flow, trakt_flow
 
     if opts.pin and opts.redirect_uri:
@@ -331,12 +337,19 @@ _service_commands(
     MAL,
     LoginShape(
         help="Authorize Kometa on MyAnimeList and save the tokens into its config.",
-        redirect_uri=typer.Option(
-            "--redirect-uri",
-            envvar="MALCAPTURE_REDIRECT_URI",
-            help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
+        options=(
+            _option(
+                "redirect_uri",
+                typer.Option(
+                    "--redirect-uri",
+                    envvar="MALCAPTURE_REDIRECT_URI",
+                    help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
+                ),
+            ),
+            _option(
+                "manual", typer.Option("--manual", help="No server: print the URL and wait for the paste."), bool, False
+            ),
         ),
-        other_way=("manual", typer.Option("--manual", help="No server: print the URL and wait for the paste.")),
         run=_mal_login,
     ),
 )
@@ -355,14 +368,21 @@ _service_commands(
     TRAKT,
     LoginShape(
         help="Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste).",
-        redirect_uri=typer.Option(
-            "--redirect-uri",
-            metavar="URL",
-            help="Catch the redirect to this loopback URL registered in the Trakt app (e.g. http://localhost:8765/).",
-        ),
-        other_way=(
-            "pin",
-            typer.Option("--pin", help="Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first)."),
+        options=(
+            _option(
+                "redirect_uri",
+                typer.Option(
+                    "--redirect-uri",
+                    metavar="URL",
+                    help="Catch the redirect to this loopback URL registered in the Trakt app (e.g. http://localhost:8765/).",
+                ),
+            ),
+            _option(
+                "pin",
+                typer.Option("--pin", help="Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first)."),
+                bool,
+                False,
+            ),
         ),
         run=_trakt_login,
     ),
@@ -370,7 +390,7 @@ _service_commands(
 
 
 @app.command(short_help="One line per service in the config: whose, until when, works or not, and the fix.")
-def status(config: ConfigOption = None) -> None:
+def status(config: Annotated[Path | None, CONFIG] = None) -> None:
     """Check every service configured in the file (mal:, trakt:); exit 0 only when every one works."""
     from malcapture import kometa_config
     from malcapture.status import status as check_all
