@@ -437,9 +437,7 @@ def _environ() -> dict[str, str]:
 
 
 def _until_done(coroutine: Coroutine[Any, Any, T]) -> T:
-    import asyncio
-
-    return asyncio.run(coroutine)
+    return interrupts.run(coroutine)
 
 
 def _run(work: Callable[[], T]) -> T:

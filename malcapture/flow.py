@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, wait
 from datetime import datetime, timezone
 
-from malcapture import browser, container, kometa_config, pkce, ports, providers
+from malcapture import browser, container, interrupts, kometa_config, pkce, ports, providers
 from malcapture.credentials import resolve_credentials
 from malcapture.errors import ConfigError, PortConflict, UsageError
 from malcapture.kometa_config import Credentials, KometaConfig
@@ -34,11 +34,9 @@ def run(opts: LoginOptions, io: Io) -> LoginResult:
     # Let the browser command start before loading asyncio and aiohttp takes the CPU. Some commands
     # return only when the browser exits: no one clicks Allow that fast, and the kernel queues the redirect.
     wait([started.browser], timeout=BROWSER_HEAD_START)
-    import asyncio
-
     from malcapture.capture import complete
 
-    return asyncio.run(complete(started, opts, io))
+    return interrupts.run(complete(started, opts, io))
 
 
 async def login(opts: LoginOptions, io: Io) -> LoginResult:

@@ -3,16 +3,24 @@
 Except while tokens are being spent and saved: MyAnimeList revokes the old refresh token the
 moment it issues new ones, so a signal that arrives then waits until the save is over (see held).
 Signals are the process's, so this state is too.
+
+Before the event loop runs, a signal raises Interrupted where the program is. While it runs (see
+run), the loop takes the signal between two of its steps and cancels the work instead: raised at an
+arbitrary point, inside the loop's own bookkeeping, it could leave a task that can never finish.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 STOPPING = ("SIGINT", "SIGTERM", "SIGHUP")
 _state: dict[str, int | None] = {"held": 0, "pending": None}
@@ -40,9 +48,52 @@ class Interrupted(KeyboardInterrupt):
 
 
 def install() -> None:
-    for name in STOPPING:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), _handle)
+    for signum in _stopping():
+        signal.signal(signum, _handle)
+
+
+def _stopping() -> list[int]:
+    return [getattr(signal, name) for name in STOPPING if hasattr(signal, name)]
+
+
+def run(work: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run(work), where a stopping signal cancels the work; once it has unwound (servers
+    closed, the terminal's modes back), Interrupted is raised here."""
+    import asyncio  # not at the top: the login opens the browser before asyncio loads
+
+    return asyncio.run(_cancelled_by_signals(work))
+
+
+async def _cancelled_by_signals(work: Coroutine[Any, Any, T]) -> T:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def stop(signum: int) -> None:
+        if _state["held"]:
+            _state["pending"] = signum
+            return
+        received.append(signum)
+        task.cancel()  # again on a second signal: whatever the unwinding waits for is cancelled too
+
+    # Signals reach only the main thread (the tests also run the CLI on others).
+    main = threading.current_thread() is threading.main_thread()
+    previous = {signum: signal.getsignal(signum) for signum in _stopping()} if main else {}
+    for signum in previous:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(received[0]) from None
+        raise
+    finally:
+        for signum, handler in previous.items():
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, handler)
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:

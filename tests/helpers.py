@@ -153,7 +153,12 @@ async def until_waiting(*args: str, env: dict[str, str]) -> Result:
         if line.startswith("Waiting until"):
             process.send_signal(signal.SIGINT)
             break
-    out, err = await asyncio.wait_for(process.communicate(), 30)
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    except asyncio.TimeoutError:
+        process.kill()
+        rest = (await process.communicate())[1].decode()
+        raise AssertionError(f"malcapture did not stop within 30 s of Ctrl-C; it showed:\n{shown}{rest}") from None
     assert process.returncode is not None
     return Result(process.returncode, out.decode(), shown + err.decode())
 

@@ -1,0 +1,70 @@
+"""Signals while the event loop runs: the work is cancelled where it waits, then Interrupted is raised."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+SCRIPT = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys, time
+    from malcapture import interrupts
+
+    async def work(held):
+        try:
+            if held:
+                with interrupts.held():
+                    print("waiting", flush=True)
+                    await asyncio.sleep(0.5)  # a signal now waits until the block ends
+                    print("block ended", flush=True)
+            else:
+                print("waiting", flush=True)
+                while not os.path.exists(sys.argv[2]):  # one step of the loop's, busy when the signal comes
+                    time.sleep(0.01)
+                print("step finished", flush=True)
+                await asyncio.sleep(60)
+        finally:
+            print("cleaned up", flush=True)
+
+    interrupts.install()
+    try:
+        interrupts.run(work(sys.argv[1] == "held"))
+    except interrupts.Interrupted as exc:
+        print("interrupted by", exc.name, flush=True)
+    print("handler restored:", signal.getsignal(signal.SIGTERM) is interrupts._handle, flush=True)
+    """
+)
+
+
+async def run_until_waiting_then(sig: int, mode: str, marker: Path) -> list[str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        SCRIPT,
+        mode,
+        str(marker),
+        stdout=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    assert await asyncio.wait_for(process.stdout.readline(), 30) == b"waiting\n"
+    process.send_signal(sig)
+    await asyncio.sleep(0.2)  # the signal has arrived while the step is still busy
+    marker.touch()
+    out, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    return out.decode().splitlines()
+
+
+async def test_a_signal_waits_for_the_step_then_cancels_the_work_which_unwinds(tmp_path: Path) -> None:
+    # Raised in the middle of a step, as a plain handler would, it could break the loop's own bookkeeping.
+    lines = await run_until_waiting_then(signal.SIGTERM, "plain", tmp_path / "go")
+    assert lines == ["step finished", "cleaned up", "interrupted by SIGTERM", "handler restored: True"]
+
+
+async def test_a_signal_during_a_held_block_waits_for_its_end(tmp_path: Path) -> None:
+    lines = await run_until_waiting_then(signal.SIGINT, "held", tmp_path / "go")
+    assert lines == ["block ended", "cleaned up", "interrupted by Ctrl-C", "handler restored: True"]
