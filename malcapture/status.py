@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 from malcapture import kometa_config, providers
 from malcapture.errors import ConfigError, MalError, NetworkError, UsageError
-from malcapture.lifecycle import command, describe_expiry, login_command
+from malcapture.lifecycle import command, describe_expiry, login_command, utc_now
 from malcapture.sections import SECTIONS, Section
 
 
@@ -35,7 +34,7 @@ async def status(path: Path, env: Mapping[str, str]) -> list[Line]:
 
 
 async def _one(config: kometa_config.KometaConfig, section: Section, env: Mapping[str, str]) -> Line:
-    name, now = section.name, datetime.now(timezone.utc)
+    name, now = section.name, utc_now()
     try:
         access = config.setting("access_token", env, section)
         expires = kometa_config.stored_expiry(config, env, section)

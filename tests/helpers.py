@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from ruamel.yaml import YAML
 
@@ -50,6 +51,20 @@ mal:
     expires_in:
     refresh_token:
 """
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root (to mount, to change users and groups, to start a PID namespace)")
+
+
+def as_pid_1(*args: str) -> list[str]:
+    """The command line of malcapture as PID 1 of a new PID namespace, as in a container."""
+    main = (
+        "import os, sys; assert os.getpid() == 1; sys.argv[0] = 'malcapture'; "
+        "from malcapture.__main__ import main; main()"
+    )
+    return ["unshare", "--pid", "--fork", sys.executable, "-c", main, *args]
 
 
 def port_is_free(port: int) -> bool:

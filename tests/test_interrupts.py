@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import textwrap
 from pathlib import Path
+
+from tests.helpers import Mal, as_pid_1, login_args, needs_root, port_is_free
 
 SCRIPT = textwrap.dedent(
     """
@@ -68,3 +71,29 @@ async def test_a_signal_waits_for_the_step_then_cancels_the_work_which_unwinds(t
 async def test_a_signal_during_a_held_block_waits_for_its_end(tmp_path: Path) -> None:
     lines = await run_until_waiting_then(signal.SIGINT, "held", tmp_path / "go")
     assert lines == ["block ended", "cleaned up", "interrupted by Ctrl-C", "handler restored: True"]
+
+
+async def test_docker_stop_ends_a_waiting_login_run_as_pid_1(mal: Mal, config: Path) -> None:
+    """In a container malcapture may be PID 1, which the kernel sends no signal it has no handler for."""
+    needs_root()
+    before = config.read_bytes()
+    process = await asyncio.create_subprocess_exec(
+        *as_pid_1(*login_args(mal, config, "--no-browser")),
+        env=mal.env(),
+        stdin=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    shown = line = ""
+    while not line.startswith("Waiting until"):
+        line = (await asyncio.wait_for(process.stderr.readline(), 30)).decode()
+        assert line, f"malcapture ended before it waited:\n{shown}"
+        shown += line
+    pid_1 = int(Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()[0])
+    os.kill(pid_1, signal.SIGTERM)  # what `docker stop` sends
+    _, rest = await asyncio.wait_for(process.communicate(), 30)
+    text = shown + rest.decode()
+    assert process.returncode == 130, text
+    assert "Interrupted by SIGTERM. The config was not changed." in text
+    assert config.read_bytes() == before
+    assert port_is_free(mal.port)

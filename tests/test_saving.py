@@ -10,7 +10,6 @@ import shutil
 import signal
 import struct
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -22,14 +21,21 @@ import pytest
 from malcapture import atomic
 from malcapture import kometa_config as kc
 from malcapture.errors import ConfigError
-from tests.helpers import CREDS, SMALL_CONFIG, TOKENS, Mal, desktop_login, first_hit, run_cli, spawn_cli, stored
+from tests.helpers import (
+    CREDS,
+    SMALL_CONFIG,
+    TOKENS,
+    Mal,
+    as_pid_1,
+    desktop_login,
+    first_hit,
+    needs_root,
+    run_cli,
+    spawn_cli,
+    stored,
+)
 
 ALICE, KOMETA_USER, KOMETA_GROUP = 61234, 61235, 61236  # throwaway ids: no account needs to exist
-
-
-def needs_root() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (to mount, to change users and groups)")
 
 
 @contextlib.contextmanager
@@ -169,16 +175,7 @@ async def test_a_save_as_pid_1_is_not_blocked_by_an_earlier_pid_1(mal: Mal, conf
     (config.parent / ".config.yml.malcapture-1.tmp").write_text("left by a kill -9")
     os.utime(config.parent / ".config.yml.malcapture-1.tmp", (time.time() - 60, time.time() - 60))
     process = await asyncio.create_subprocess_exec(
-        "unshare",
-        "--pid",
-        "--fork",
-        sys.executable,
-        "-c",
-        "import os, sys; assert os.getpid() == 1; sys.argv[0] = 'malcapture'; "
-        "from malcapture.__main__ import main; main()",
-        "refresh",
-        "-c",
-        str(config),
+        *as_pid_1("refresh", "-c", str(config)),
         env=mal.env(),
         stdin=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -297,3 +297,16 @@ async def test_status_without_a_trakt_client_id_says_what_to_fill_in(trakt: Trak
     result = await run_here("status", "-c", str(config), env=trakt.env())
     assert result.code == 1
     assert "trakt: not checked: no trakt.client_id. Fix: fill it in from https://developer.trakt.tv" in result.err
+
+
+async def test_pin_and_a_redirect_url_together_are_refused_before_anything_starts(
+    trakt: TraktStandIn, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(EMPTY)
+    args = ("trakt", "--pin", "--redirect-uri", "http://localhost:8765/", *trakt.args(config))
+    result = await run_here(*args, env=trakt.env())
+    assert result.code == 2
+    assert "use either --pin or --redirect-uri, not both" in result.err
+    assert trakt.fake.hits == {}
+    assert config.read_text() == EMPTY
