@@ -1,4 +1,5 @@
-"""Opening the browser: when it makes sense (not headless, not over SSH) and how (WSL uses Windows')."""
+"""Opening the browser: when it makes sense (not headless, not over SSH), how (WSL uses Windows'), and
+on a thread of its own, so that a browser command that waits for the browser to exit holds up nothing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import shutil
 import sys
 import threading
 import webbrowser
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 
 UNIX_DESKTOPS = ("linux", "freebsd", "openbsd", "netbsd", "dragonfly", "sunos")
 NO_BROWSER_ARGS = frozenset({"-h", "--help", "--version", "--no-browser", "--manual", "refresh", "check", "status"})
@@ -90,3 +92,37 @@ def _open_with(choice: str, url: str) -> bool:
     if command[-1] == "&":
         return webbrowser.BackgroundBrowser(command[:-1]).open(url)
     return webbrowser.GenericBrowser(command).open(url)
+
+
+def open_in_background(open_browser: Callable[[str], bool], url: str) -> Future[bool]:
+    """Ask for the URL to be opened, on a daemon thread; the future settles when the command returns:
+    True, or False (or an error) when no browser opened."""
+    opened: Future[bool] = Future()
+
+    def run() -> None:
+        try:
+            opened.set_result(open_browser(url))
+        except Exception as exc:  # reported, not raised: the URL is printed, the user can open it
+            opened.set_exception(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    return opened
+
+
+def warn_if_unopened(opened: Future[bool], warn: Callable[[str], None]) -> None:
+    """Once the browser command has returned, warn (on the running event loop) if no browser opened."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+
+    def report(future: Future[bool]) -> None:  # on the browser's thread, or at once
+        with contextlib.suppress(RuntimeError):  # the loop has closed: the login is over
+            loop.call_soon_threadsafe(_warn, future, warn)
+
+    opened.add_done_callback(report)
+
+
+def _warn(opened: Future[bool], warn: Callable[[str], None]) -> None:
+    if opened.cancelled() or (opened.exception() is None and opened.result()):
+        return
+    warn("no browser could be opened here: open the URL above yourself.")

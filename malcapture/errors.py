@@ -3,12 +3,12 @@
     MalcaptureError            (base; never raised itself)
     ├── UsageError             2  a bad option value, a malformed redirect URI, no client ID
     ├── ConfigError            3  the config file: missing, unreadable, invalid, not writable
-    │   └── TokensNotSaved     3  MyAnimeList issued tokens but they could not be saved
-    ├── MalError               1  MyAnimeList answered with an error
-    │   ├── NetworkError       1  MyAnimeList could not be reached
-    │   └── UnusableTokens     1  MyAnimeList issued tokens that cannot be written as text
-    ├── AccessDenied           4  the user clicked Deny
-    └── TimedOut               5  no redirect and no paste in time
+    │   └── TokensNotSaved     3  a service issued tokens that could not be saved (they were printed)
+    ├── ServiceError           1  a service answered with an error (`status`: its HTTP status)
+    │   ├── NetworkError       1  the service could not be reached
+    │   └── UnusableTokens     1  the service issued tokens that cannot be written as text
+    ├── AccessDenied           4  the user said no
+    └── TimedOut               5  no redirect, paste or approval in time
 
     Explained                     (base) not failures: the flow explains them and goes on, so
     ├── InputRejected             they never reach the CLI — and if one did, it would be a bug
@@ -16,7 +16,7 @@
     │                             a pasted line or a stray request that is not the redirect:
     │                             explained, and the wait goes on
     └── PortConflict              the redirect cannot reach us: explained, and the flow goes on
-                                  in paste mode
+                                  without the server
 
 The CLI prints `str(error)` and exits with `error.exit_code`; anything else is a bug and keeps
 its traceback.
@@ -28,11 +28,10 @@ from __future__ import annotations
 class Message(Exception):
     """What happened and what to do next: printed as two lines."""
 
-    def __init__(self, what: str, advice: str = "", tokens: str = "") -> None:
+    def __init__(self, what: str, advice: str = "") -> None:
         super().__init__(what)
         self.what = what
         self.advice = advice
-        self.tokens = tokens  # issued tokens that exist nowhere else, as text: whoever catches this keeps them
 
     def __str__(self) -> str:
         return f"{self.what}\n{self.advice}" if self.advice else self.what
@@ -51,19 +50,32 @@ class ConfigError(MalcaptureError):
 
 
 class TokensNotSaved(ConfigError):
-    """The tokens exist only in memory: the CLI prints `tokens` (a config block) so that nothing is lost."""
+    """The tokens could not be saved; they were printed on standard output (and kept in a file)."""
 
 
-class MalError(MalcaptureError):
+class ServiceError(MalcaptureError):
     exit_code = 1
 
+    def __init__(self, what: str, advice: str = "", status: int | None = None) -> None:
+        super().__init__(what, advice)
+        self.status = status  # the HTTP status the service answered with, if it answered
 
-class NetworkError(MalError):
+    @property
+    def refused(self) -> bool:
+        """The service answered and said no (4xx): asking again the same way will not help."""
+        return self.status is not None and 400 <= self.status < 500
+
+
+class NetworkError(ServiceError):
     pass
 
 
-class UnusableTokens(MalError):
-    """MyAnimeList answered 200 with tokens that cannot be stored as text: `tokens` is its answer, escaped."""
+class UnusableTokens(ServiceError):
+    """A service answered 200 with tokens that cannot be stored as text: `answer` is its answer, escaped."""
+
+    def __init__(self, what: str, advice: str, answer: str) -> None:
+        super().__init__(what, advice)
+        self.answer = answer
 
 
 class AccessDenied(MalcaptureError):

@@ -1,26 +1,37 @@
 """The HTTP side every service shares: one session, retries where they are safe, redacted logs,
-and a failure to connect put into plain words."""
+answers of bounded size, no redirects followed, and a failure to connect put into plain words.
+
+aiohttp (and asyncio) are imported where they are used: the services' modules import this one,
+and `--help` must not load them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
 
-import aiohttp
-from yarl import URL
-
-from malcapture.errors import MalError, NetworkError, UnusableTokens
-from malcapture.sections import Section
+from malcapture import interrupts
+from malcapture.errors import NetworkError, ServiceError, UnusableTokens
 from malcapture.tokens import TokenSet, redact
 
-Client = TypeVar("Client", bound="HttpClient[Any]")
+if TYPE_CHECKING:
+    import aiohttp
+
+Client = TypeVar("Client", bound="HttpClient")
 KEEP_WARM = 10.0  # seconds between touches of the warmed connections; aiohttp keeps idle ones 15
-SECRET_FIELDS = {"code", "code_verifier", "client_secret", "refresh_token", "access_token", "token"}
+MAX_ANSWER = 256 * 1024  # bytes: far more than any answer of theirs; an endless one is cut here
+# Fields whose values are secrets, in what is sent and in what comes back: -v shows 6 characters.
+SECRET_FIELDS = frozenset(
+    {"code", "code_verifier", "client_secret", "refresh_token", "access_token", "token", "device_code", "authToken"}
+)
+_NAMES = "|".join(sorted(SECRET_FIELDS))
+SECRET_JSON = re.compile(rf'("(?:{_NAMES})"\s*:\s*")([^"]*)')
+SECRET_XML = re.compile(rf'(\b(?:{_NAMES})=")([^"]*)')
 
 
 class Answer(NamedTuple):
@@ -30,35 +41,36 @@ class Answer(NamedTuple):
     retry_after: float | None  # seconds, from a Retry-After header
 
 
-class Host(Protocol):
-    """A service's URLs (endpoints.py): all the client needs of them here is how long to wait."""
-
-    @property
-    def timeout(self) -> float: ...
-
-
-Urls = TypeVar("Urls", bound=Host)
-
-
-class HttpClient(Generic[Urls]):
+class HttpClient:
     """Use as an async context manager: the session (and its connections) lives as long as the block."""
 
-    def __init__(self, endpoints: Urls, log: Callable[[str], None], retries: int = 3, backoff: float = 0.5) -> None:
-        self.endpoints = endpoints
-        self._timeout = endpoints.timeout
+    def __init__(self, timeout: float, log: Callable[[str], None], retries: int = 3, backoff: float = 0.5) -> None:
+        self._timeout = timeout
         self._log = log
         self._retries = retries
         self._backoff = backoff
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self: Client) -> Client:
+        import aiohttp
+
         timeout = aiohttp.ClientTimeout(total=self._timeout, connect=min(10, self._timeout))
-        self._session = aiohttp.ClientSession(timeout=timeout, headers={"User-Agent": "malcapture"})
+        # One connection per host: requests that overlap (the secret's check while the connections are
+        # warmed) take turns on it instead of paying for a second TCP and TLS handshake.
+        connector = aiohttp.TCPConnector(limit_per_host=1)
+        self._session = aiohttp.ClientSession(
+            timeout=timeout, headers={"User-Agent": "malcapture"}, connector=connector
+        )
         return self
 
     async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         if self._session is not None:
             await self._session.close()
+
+    @property
+    def warm_urls(self) -> tuple[str, ...]:
+        """The connections the next requests will use (a service names its own)."""
+        return ()
 
     async def warm(self, urls: Sequence[str]) -> None:
         """Open the connections that the next requests will use (DNS, TCP, TLS) and leave them in the pool.
@@ -68,6 +80,11 @@ class HttpClient(Generic[Urls]):
         (aiohttp drops a pooled connection after 15 seconds unused). Any failure is only logged: the
         real request then connects as it would have anyway.
         """
+        import asyncio
+
+        import aiohttp
+        from yarl import URL
+
         assert self._session is not None, "use the client as an async context manager"
         loop = asyncio.get_running_loop()
         for url in urls:
@@ -80,25 +97,31 @@ class HttpClient(Generic[Urls]):
 
     async def keep_warm(self, urls: Sequence[str], every: float = KEEP_WARM) -> None:
         """warm(), again and again, until cancelled (while the user clicks, pastes or approves)."""
+        import asyncio
+
         while True:
             await self.warm(urls)
             await asyncio.sleep(every)
 
     async def send(self, method: str, url: str, action: str, idempotent: bool, **kwargs: Any) -> Answer:
         """One request; a connection that never opened is retried (unless refused), a 5xx or a broken one only
-        if `idempotent`."""
+        if `idempotent`. Between tries a waiting Ctrl-C stops it: nothing was spent yet."""
+        import asyncio
+
+        import aiohttp
+
         assert self._session is not None, "use the client as an async context manager"
         fields = kwargs.get("data") or kwargs.get("json") or {}
         shown = " ".join(f"{k}={redact(str(v)) if k in SECRET_FIELDS else v}" for k, v in fields.items())
         for attempt in range(1, self._retries + 1):
             self._log(f"{method} {url} {shown}".rstrip())
             try:
-                async with self._session.request(method, url, **kwargs) as response:
-                    body = await response.text(errors="replace")
-                    self._log(f"  → HTTP {response.status} {response.content_type} {_redacted(body)}")
-                    retry = idempotent and response.status >= 500
+                async with self._session.request(method, url, allow_redirects=False, **kwargs) as response:
+                    answer = await _read(response, url, action)
+                    self._log(f"  → HTTP {answer.status} {answer.kind} {redacted(answer.body)}")
+                    retry = idempotent and answer.status >= 500
                     if not retry or attempt == self._retries:
-                        return Answer(response.status, body, response.content_type, _seconds(response))
+                        return answer
             except aiohttp.ClientConnectorError as exc:
                 # Never connected: nothing reached the service, so even a code exchange may retry. A refused
                 # connection is an answer, not a glitch (nothing listens there): it is not asked again.
@@ -109,22 +132,56 @@ class HttpClient(Generic[Urls]):
                 if not idempotent or attempt == self._retries:
                     raise unreachable(url, action, exc) from None
                 self._log(f"  → {type(exc).__name__}; retrying")
+            interrupts.raise_pending()
             await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _seconds(response: aiohttp.ClientResponse) -> float | None:
+async def _read(response: aiohttp.ClientResponse, url: str, action: str) -> Answer:
+    """The answer, read up to MAX_ANSWER bytes; a redirect is refused, never followed: it would carry the
+    request's secrets (a refresh token, the client secret) to wherever it points."""
+    host = urlsplit(url).netloc
+    if 300 <= response.status < 400:
+        where = response.headers.get("Location", "nowhere")
+        raise ServiceError(
+            f"{host} answered the {action} with a redirect (HTTP {response.status}) to {where[:200]}; "
+            "malcapture does not follow redirects with secrets in them.",
+            "Check the service's address (a proxy, or an endpoint variable such as MALCAPTURE_…_URL) and try again.",
+            response.status,
+        )
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(65536):
+        body += chunk
+        if len(body) > MAX_ANSWER:
+            raise ServiceError(
+                f"{host} answered the {action} with more than {MAX_ANSWER // 1024} KB, far more than any real "
+                "answer; malcapture stopped reading.",
+                "Check the service's address (a proxy, or an endpoint variable) and try again later.",
+                response.status,
+            )
+    text = bytes(body).decode(response.charset or "utf-8", errors="replace")
+    return Answer(response.status, text, response.content_type, _seconds(response.headers.get("Retry-After", "")))
+
+
+def _seconds(header: str) -> float | None:
     try:
-        return float(response.headers.get("Retry-After", ""))
+        seconds = float(header)
     except ValueError:
         return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def _redacted(body: str) -> str:
-    return re.sub(r'("(?:access|refresh)_token"\s*:\s*")([^"]{0,6})[^"]*', r"\1\2…", body)[:300]
+def redacted(body: str) -> str:
+    """An answer as -v shows it: every secret field cut to its first 6 characters, the whole to 300."""
+    body = SECRET_JSON.sub(lambda m: f"{m.group(1)}{m.group(2)[:6]}…", body)
+    return SECRET_XML.sub(lambda m: f"{m.group(1)}{m.group(2)[:6]}…", body)[:300]
 
 
 def unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
+    import asyncio
+
+    import aiohttp
+
     host = urlsplit(url).netloc
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         reason = "its TLS certificate could not be verified (a proxy or a wrong clock?)"
@@ -142,51 +199,52 @@ def unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
     )
 
 
-def json_object(body: str, title: str) -> dict[str, Any]:
+def json_object(answer: Answer, title: str, action: str) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = json.loads(answer.body)
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        raise MalError(f"{title} answered HTTP 200 with something other than JSON.", "Try again later.")
+        raise ServiceError(
+            f"{title} answered the {action} with HTTP {answer.status} and something other than JSON.",
+            "Try again later.",
+            answer.status,
+        )
     return data
 
 
-def token_set(body: str, section: Section, action: str) -> TokenSet:
-    """A token answer: JSON, text that can be written into a config, and the fields Kometa keeps."""
-    data = json_object(body, section.title)
+def issued(
+    answer: Answer, title: str, action: str, again: str, read: Callable[[Mapping[str, Any]], TokenSet]
+) -> TokenSet:
+    """A token answer: JSON, text that can be written into a config, and the values Kometa keeps (`read`
+    makes them from the answer; a KeyError, TypeError or ValueError there means the answer is unusable)."""
+    data = json_object(answer, title, action)
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
-        again = "malcapture" if section.name == "mal" else f"malcapture {section.name}"
         raise UnusableTokens(
-            f"{section.title} answered the {action} with tokens that cannot be written as text (broken characters).",
+            f"{title} answered the {action} with tokens that cannot be written as text (broken characters).",
             f"Try again in a few minutes; if it persists, run `{again}` to authorize again.",
             json.dumps(data, ensure_ascii=True),
         ) from None
     try:
-        return TokenSet(
-            access_token=_text(data["access_token"]),
-            token_type=_text(data.get("token_type", "Bearer")),
-            expires_in=int(data["expires_in"]),
-            refresh_token=_text(data["refresh_token"]),
-            scope=str(data.get("scope") or "public") if "scope" in section.token_keys else None,
-            created_at=int(data["created_at"]) if "created_at" in section.token_keys else None,
-        )
+        tokens = read(data)
+        for key in (tokens.access, tokens.refresh):
+            if key is not None and (not isinstance(tokens.values[key], str) or not tokens.values[key]):
+                raise TypeError(f"{key} is missing or not text")
     except (KeyError, TypeError, ValueError) as exc:
-        raise MalError(
-            f"{section.title} answered HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
+        raise ServiceError(
+            f"{title} answered the {action} with HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
             "Try again in a few minutes.",
         ) from None
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise TypeError("a token is missing or not text")
-    return value
+    return tokens
 
 
 def titled(page: str) -> str:
     """` titled 'Maintenance'` for an HTML page that has a title, else nothing."""
     title = re.search(r"<title[^>]*>(.*?)</title>", page, re.I | re.S)
     return f" titled {' '.join(title.group(1).split())[:80]!r}" if title else ""
+
+
+def is_html(answer: Answer) -> bool:
+    return "html" in answer.kind or answer.body.lstrip().lower().startswith(("<!doctype", "<html"))

@@ -1,7 +1,8 @@
 """Ctrl-C, SIGTERM (docker stop, systemd) and SIGHUP (a closed terminal) all stop a run the same way.
 
-Except while tokens are being spent and saved: MyAnimeList revokes the old refresh token the
-moment it issues new ones, so a signal that arrives then waits until the save is over (see held).
+Except while tokens are being spent and saved: a service revokes the old refresh token the moment
+it issues new ones, so a signal that arrives then waits until the save is over (see held). Between
+two tries of a request that got no answer nothing was spent: raise_pending() lets it stop there.
 Signals are the process's, so this state is too.
 
 Before the event loop runs, a signal raises Interrupted where the program is. While it runs (see
@@ -15,7 +16,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ _state: dict[str, int | None] = {"held": 0, "pending": None}
 class Hold:
     """What the held block got done, for the message after the signal it held back."""
 
-    block: str | None = field(default=None, repr=False)  # the issued tokens as a config block
+    printed: bool = False  # the issued tokens are on standard output
     saved_to: Path | None = None
 
 
@@ -105,16 +106,39 @@ def _handle(signum: int, frame: FrameType | None) -> None:
 
 @contextlib.contextmanager
 def held() -> Iterator[Hold]:
-    """Stopping signals wait until the block ends; one that came meanwhile is raised after it."""
+    """Stopping signals wait until the block ends; one that came meanwhile is raised after it, also
+    when the block failed (the failure is then its cause)."""
     held_before = _state["held"] or 0
     _state["held"] = held_before + 1
     hold = Hold()
     try:
         yield hold
-    finally:
-        _state["held"] = held_before
-        pending = _state["pending"] if not held_before else None
-        if not held_before:
-            _state["pending"] = None
+    except Exception as exc:
+        pending = _leave(held_before)
+        if pending is not None:
+            raise Interrupted(pending, hold) from exc
+        raise
+    except BaseException:
+        _leave(held_before)
+        raise
+    pending = _leave(held_before)
     if pending is not None:
         raise Interrupted(pending, hold)
+
+
+def _leave(held_before: int) -> int | None:
+    """Leave a held block; the signal that waited for the outermost one, if any."""
+    _state["held"] = held_before
+    if held_before:
+        return None
+    pending, _state["pending"] = _state["pending"], None
+    return pending
+
+
+def raise_pending() -> None:
+    """Inside a held block, where nothing has been spent yet (between two tries of a request): stop
+    now for a signal that is waiting, instead of after the block."""
+    pending = _state["pending"]
+    if pending is not None:
+        _state["pending"] = None
+        raise Interrupted(pending)

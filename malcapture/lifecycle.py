@@ -1,4 +1,8 @@
-"""After login: refresh the stored tokens (MAL rotates both) and check that they still work."""
+"""After login: check that the stored tokens work (and the app's secret with them), and refresh them.
+
+Both take a Job: one service's section of one config file, the environment its placeholders read,
+and where to tell the user. Neither names a service: what differs is in the Service value.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +10,33 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from malcapture import interrupts, kometa_config, lock, providers
-from malcapture.credentials import clean, resolve_credentials
-from malcapture.errors import ConfigError, MalError, NetworkError, UnusableTokens, UsageError
-from malcapture.sections import MAL, Section
-from malcapture.tokens import jwt_claims
+from malcapture.config import kometa, lock
+from malcapture.config.kometa import KometaConfig
+from malcapture.config.place import Place
+from malcapture.errors import ConfigError, NetworkError, ServiceError, UsageError
+from malcapture.login.keep import Destination, keep_issued
+from malcapture.login.prepare import clean, credentials, prove, stored_expiry
+from malcapture.services.base import Account, Credentials, Service, Setup, TokenClient
 from malcapture.ui import Reporter
-
-if TYPE_CHECKING:
-    from malcapture.providers import TokenClient
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def describe_expiry(expires: datetime | None, now: datetime) -> str:
+def describe_expiry(service: Service, expires: datetime | None, now: datetime, subject: str = "it") -> str:
+    """`it expires 2026-12-01 10:00 UTC (in 2 days)`, said of `subject`, in words that fit the service."""
+    if service.expiry is None:
+        return f"{subject} does not expire"
     if expires is None:
-        return "its expiry cannot be read from it (not a JWT)"
+        return f"{subject} says nothing of when it expires (its expiry cannot be read from the config)"
+    when = "after the year 9999" if expires.year == datetime.max.year else expires.strftime("%Y-%m-%d %H:%M UTC")
     left = expires - now
-    when = expires.strftime("%Y-%m-%d %H:%M UTC")
     if left.total_seconds() <= 0:
-        return f"it expired {when} ({_span(-left)} ago)"
-    return f"it expires {when} (in {_span(left)})"
+        return f"{subject} expired {when} ({_span(-left)} ago)"
+    return f"{subject} expires {when} (in {_span(left)})"
 
 
 def _span(delta: timedelta) -> str:
@@ -40,74 +46,137 @@ def _span(delta: timedelta) -> str:
     return f"{hours} hours" if hours >= 2 else f"{int(delta.total_seconds() // 60)} minutes"
 
 
-def _stored(config: kometa_config.KometaConfig, key: str, env: Mapping[str, str], section: Section) -> str:
-    value = config.setting(key, env, section)
-    if not value:
-        raise ConfigError(
-            f"No {section.title} {key.replace('_', ' ')} is stored in {section.name}.authorization of {config.path}.",
-            f"Run `{login_command(section)}` to authorize Kometa first.",
-        )
-    return value
-
-
-def login_command(section: Section) -> str:
-    return "malcapture" if section is MAL else f"malcapture {section.name}"
-
-
-def command(section: Section, name: str) -> str:
-    return f"malcapture {name}" if section is MAL else f"malcapture {section.name} {name}"
+class NotAuthorized(ConfigError):
+    """The config holds no token for the service."""
 
 
 @dataclass(frozen=True)
 class Job:
-    """What one check or refresh works on: a service's section of a config file, the environment its
-    placeholders read, and where to tell the user."""
+    """What one check or refresh works on: a service's section of a config file, the options that point
+    at it, the environment its placeholders read, and where to tell the user."""
 
     path: Path
-    section: Section
+    service: Service
     env: Mapping[str, str]
     reporter: Reporter
+    client_id: str | None = None
+    client_secret: str | None = None
+    library: str | None = None
+    url: str | None = None
+
+    @property
+    def place(self) -> Place:
+        return self.service.place(self.library)
 
 
 @dataclass(frozen=True)
-class CheckResult:
-    account: str
-    expires: datetime | None
+class Report:
+    """What check and status say of one service (`--json` prints these fields)."""
+
+    service: Service
+    config: Path
+    account: str | None
+    expires_at: datetime | None
+    works: bool
+    problem: str | None = None
+    fix: str | None = None
+    kind: str = "works"  # in words: works, does not work, not checked, not authorized
+    notes: tuple[str, ...] = ()  # what the user should know although it works (a read-only server…)
+    exit_code: int = 0  # what the same check exits with
+
+    def as_json(self) -> dict[str, Any]:
+        expires = self.expires_at.isoformat().replace("+00:00", "Z") if self.expires_at else None
+        return {
+            "service": self.service.name,
+            "config": str(self.config),
+            "account": self.account,
+            "expires_at": expires,
+            "works": self.works,
+            "problem": self.problem,
+            "fix": self.fix,
+        }
 
 
-async def check(job: Job, client_id: str | None = None) -> CheckResult:
-    path, section, env, reporter = job.path, job.section, job.env, job.reporter
-    config = kometa_config.load(path)
-    access = _stored(config, "access_token", env, section)
-    expires = kometa_config.stored_expiry(config, env, section)
-    reporter.info(f"The stored {section.title} access token: {describe_expiry(expires, utc_now())}.")
-    cid = clean(client_id) or clean(config.setting("client_id", env, section))
-    if section is MAL:
-        _compare_client(access, cid, reporter)
-    elif not cid:
-        raise UsageError(
-            f"No {section.title} client ID: Trakt wants it with every request.",
-            f"Pass --client-id, set {section.env[0]}, or fill in {section.name}.client_id in {path}.",
+def _stored(config: KometaConfig, job: Job, key: str) -> str:
+    value = config.setting(job.place, key, job.env, token=True)
+    if not value:
+        raise NotAuthorized(
+            f"No {job.service.title} {key.replace('_', ' ')} is stored in "
+            f"{job.place.dotted(*job.place.token_path(key))} "
+            f"of {config.shown}.",
+            f"Run `{job.service.command()}` to authorize Kometa first.",
         )
-    provider = providers.for_section(section, env)
+    return value
+
+
+def _creds(config: KometaConfig, job: Job) -> Credentials | None:
+    service, place = job.service, job.place
+    if service.app is None:
+        return None
+    if not (clean(job.client_id) or config.setting(place, "client_id", job.env)):
+        raise UsageError(
+            f"No {service.title} client ID in {place.dotted('client_id')} of {config.shown}: "
+            f"{service.title} wants the app's ID to check the tokens.",
+            f"Fill it in from {service.app.apps}, or pass --client-id.",
+        )
+    return credentials(service, job.client_id, job.client_secret, config, place, job.env, job.reporter, None)
+
+
+def _setup(config: KometaConfig, job: Job, creds: Credentials | None) -> Setup:
+    settings = {key: job.url if key == "url" and job.url else _setting(config, job, key) for key in job.service.needs}
+    return Setup(job.env, job.reporter.debug, creds, settings, config.target.parent)
+
+
+def _setting(config: KometaConfig, job: Job, key: str) -> str | None:
+    """A setting of the section; one a library's section leaves out is the root section's (as Kometa reads it)."""
+    found = config.setting(job.place, key, job.env)
+    if found is None and job.library:
+        found = config.setting(job.service.place(), key, job.env)
+    return found
+
+
+async def check(job: Job) -> Report:
+    """Whose the stored token is and until when; raises what is wrong (the CLI's message and exit code)."""
+    service = job.service
+    config = kometa.load(job.path)
+    access = _stored(config, job, service.stand_in.access)
+    values = {key: config.setting(job.place, key, job.env, token=True) for key in service.token_keys}
+    expires = stored_expiry(config, service, job.place, job.env)
+    now = utc_now()
+    job.reporter.info(f"{config.shown}: {describe_expiry(service, expires, now, f'the stored {service.title} token')}.")
+    creds = _creds(config, job)
     try:
-        async with provider.client(cid or "", reporter.debug) as client:
-            account = await client.whoami(access)
+        async with service.client(_setup(config, job, creds)) as client:
+            account = await client.verify({**values, service.stand_in.access: access})
+            await client.check_secret()
     except NetworkError as exc:
         raise NetworkError(f"{exc.what} (The expiry above was read offline, from the config.)", exc.advice) from None
-    return CheckResult(account, expires)
+    except ServiceError as exc:
+        if expires is not None and expires <= now and exc.refused:
+            expired = describe_expiry(service, expires, now, "the access token")
+            raise ServiceError(f"{expired} — {exc.what}", exc.advice, exc.status) from None
+        raise
+    for note in account.notes:
+        job.reporter.warn(note)
+    return Report(service, config.shown, account.name, expires, True, notes=account.notes)
 
 
-def _compare_client(access: str, client_id: str | None, reporter: Reporter) -> None:
-    """MAL's access token names the client it was issued to (`aud`): a mismatch breaks the next refresh."""
-    audience = jwt_claims(access).get("aud")
-    audiences = audience if isinstance(audience, list) else [audience]
-    if client_id and audience and client_id not in audiences:
-        reporter.warn(
-            f"the stored token was issued to the MAL app {audiences[0]}, not to the client ID {client_id}: the next "
-            'refresh will fail ("Token is not linked to client"). Put back that app\'s client ID and secret, '
-            "or run `malcapture` to authorize with this one."
-        )
+async def report(job: Job) -> Report:
+    """check(), with what goes wrong put into the report instead of raised (status, --json)."""
+    try:
+        return await check(job)
+    except NotAuthorized as exc:
+        return _failed(job, exc, "not authorized")
+    except (NetworkError, UsageError) as exc:
+        return _failed(job, exc, "not checked")
+    except (ServiceError, ConfigError) as exc:
+        return _failed(job, exc, "does not work")
+
+
+def _failed(job: Job, exc: ConfigError | ServiceError | UsageError, kind: str) -> Report:
+    return Report(
+        job.service, job.path.absolute(), None, None, False, exc.what, exc.advice or None, kind, (), exc.exit_code
+    )
 
 
 @dataclass(frozen=True)
@@ -119,68 +188,61 @@ class RefreshResult:
     meanwhile: str | None = None  # another run refreshed first: whose tokens the config now holds
 
 
-async def refresh(
-    job: Job, client_id: str | None, client_secret: str | None, if_expiring_within: timedelta | None = None
-) -> RefreshResult:
+async def refresh(job: Job, if_expiring_within: timedelta | None = None) -> RefreshResult:
     # From reading the refresh token to saving its successor: another run would spend the same token.
     with lock.exclusive(job.path, job.reporter.info):
-        return await _refresh(job, client_id, client_secret, if_expiring_within)
+        return await _refresh(job, if_expiring_within)
 
 
-async def _refresh(
-    job: Job, client_id: str | None, client_secret: str | None, if_expiring_within: timedelta | None
-) -> RefreshResult:
-    path, section, env, reporter = job.path, job.section, job.env, job.reporter
-    config = kometa_config.load(path)
-    kometa_config.check_writable(config)
-    refresh_token = _stored(config, "refresh_token", env, section)
-    expires = kometa_config.stored_expiry(config, env, section)
+async def _refresh(job: Job, if_expiring_within: timedelta | None) -> RefreshResult:
+    service, place, reporter = job.service, job.place, job.reporter
+    config = kometa.load(job.path)
+    kometa.check_writable(config)
+    assert service.stand_in.refresh is not None, "only a service whose tokens expire is refreshed"
+    refresh_token = _stored(config, job, service.stand_in.refresh)
+    expires = stored_expiry(config, service, place, job.env)
     if if_expiring_within is not None:
         now = utc_now()
         if expires is not None and expires - now > if_expiring_within:
-            reporter.info(f"No refresh needed: the access token {describe_expiry(expires, now)[3:]}.")
+            reporter.info(f"No refresh needed: {describe_expiry(service, expires, now, 'the access token')}.")
             return RefreshResult(False, expires, None)
-        reporter.info(f"Refreshing: the access token {describe_expiry(expires, now)[3:]}.")
-    creds = resolve_credentials(client_id, client_secret, config, dict(env), reporter, None, path, section)
-    kometa_config.prove_save(config, creds, section)  # a refusal now, before the refresh token is spent
-    provider = providers.for_section(section, env)
-    with interrupts.held() as hold:  # the old refresh token dies when the service answers: save the new pair
-        async with provider.client(creds.client_id, reporter.debug) as client:
-            try:
-                tokens = await client.refresh(creds.client_id, creds.client_secret, refresh_token)
-            except UnusableTokens as exc:
-                raise kometa_config.keep_unusable(config.target.parent, exc) from None
-            except NetworkError:
+        reporter.info(f"Refreshing: {describe_expiry(service, expires, now, 'the access token')}.")
+    creds = credentials(service, job.client_id, job.client_secret, config, place, job.env, reporter, None)
+    prove(config, service, place, creds, job.env)  # a refusal now, before the refresh token is spent
+    dest = Destination(service, config, place, creds, config.target.parent, verify=False, lock=False)
+    async with service.client(_setup(config, job, creds)) as client:
+        try:
+            kept = await keep_issued(lambda: client.refresh(refresh_token), client, dest, reporter, job.env)
+        except NetworkError:
+            raise
+        except ServiceError as exc:
+            found = await _refreshed_meanwhile(job, refresh_token, client) if exc.refused else None
+            if found is None:
                 raise
-            except MalError:
-                found = await _refreshed_meanwhile(job, refresh_token, client)
-                if found is None:
-                    raise
-                return found
-        hold.block = kometa_config.config_block(creds, tokens, section)
-        saved = kometa_config.save_issued(config, tokens, creds, section=section)  # the lock is held: see refresh()
-        hold.saved_to = saved.path
-    return RefreshResult(True, tokens.expires_at(), saved.path, saved.changes)
+            return found
+    assert kept.saved is not None
+    assert service.expiry is not None
+    return RefreshResult(True, service.expiry(kept.tokens.values), kept.saved.path, kept.saved.changes)
 
 
 async def _refreshed_meanwhile(job: Job, sent: str, client: TokenClient) -> RefreshResult | None:
     """After a refused refresh: did another run (or Kometa) refresh first? Then check what it saved."""
-    path, section, env = job.path, job.section, job.env
+    service, place = job.service, job.place
     try:
-        config = kometa_config.load(path)
-        stored = config.setting("refresh_token", env, section)
-        access = config.setting("access_token", env, section)
-        expires = kometa_config.stored_expiry(config, env, section)
+        config = kometa.load(job.path)
+        values = {key: config.setting(place, key, job.env, token=True) for key in service.token_keys}
+        expires = stored_expiry(config, service, place, job.env)
     except (ConfigError, UsageError):
         return None
+    stored, access = values.get(service.stand_in.refresh or ""), values.get(service.stand_in.access)
     if not stored or stored == sent or not access:
         return None
     job.reporter.info(
-        f"{section.title} refused the refresh token, but {path} holds another one now: something else "
+        f"{service.title} refused the refresh token, but {config.shown} holds another one now: something else "
         "(another malcapture, or Kometa) refreshed meanwhile. Checking the tokens it saved…"
     )
     try:
-        account = await client.whoami(access)
-    except MalError:
+        account: Account = await client.verify(values)
+    except ServiceError:
         return None
-    return RefreshResult(False, expires, None, meanwhile=account)
+    return RefreshResult(False, expires, None, meanwhile=account.name)

@@ -24,8 +24,22 @@ except ImportError:  # Windows: its console keeps its own modes
     termios = None  # type: ignore[assignment]
 
 ERASE = {"\x7f", "\x08"}
+_typing = {"line": False}  # a line is being typed at the terminal: what is printed next starts a new one
 KILL_LINE = "\x15"  # Ctrl-U
 END_OF_INPUT = "\x04"  # Ctrl-D
+
+
+def line_open() -> bool:
+    """Whether the terminal's cursor is in the middle of a line the user was typing (or after its ^C)."""
+    return _typing["line"]
+
+
+def mark_line_open() -> None:
+    _typing["line"] = True
+
+
+def close_line() -> None:
+    _typing["line"] = False
 
 
 def is_terminal(fd: int) -> bool:
@@ -135,6 +149,7 @@ def _on_input(
         done.set_result(None)
         return
     echo, line, ended = editor.feed(decoder.decode(data))
+    _typing["line"] = bool(editor.chars)
     with contextlib.suppress(OSError):
         os.write(fd, echo.encode("utf-8"))
     if line is not None or ended:

@@ -1,7 +1,9 @@
-"""How the flow talks to the user: a small interface the CLI implements on stderr."""
+"""How the library talks to the user: a small interface the CLI implements, messages on stderr and
+config blocks (--print, tokens that could not be saved) on stdout."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -13,21 +15,24 @@ class Reporter(Protocol):
     def warn(self, text: str) -> None: ...
     def url(self, url: str) -> None: ...
     def debug(self, text: str) -> None: ...
+    def block(self, text: str) -> None: ...
 
 
 class StderrReporter:
     """Progress on stderr; stdout stays free for --print's YAML."""
 
-    def __init__(self, verbose: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(self, verbose: bool = False, stream: TextIO | None = None, out: TextIO | None = None) -> None:
         self.verbose = verbose
         self._stream = stream
+        self._out = out
 
     def _write(self, text: str, wrap: bool = True) -> None:
         stream = self._stream or sys.stderr
         if wrap:
             text = wrapped(text, _columns(stream))
-        stream.write(text + "\n")
-        stream.flush()
+        with contextlib.suppress(OSError):  # a terminal that was closed (SIGHUP) takes no more messages
+            stream.write(text + "\n")
+            stream.flush()
 
     def info(self, text: str) -> None:
         self._write(text)
@@ -42,6 +47,12 @@ class StderrReporter:
     def debug(self, text: str) -> None:
         if self.verbose:
             self._write(f"[http] {text}")
+
+    def block(self, text: str) -> None:
+        """A config block on standard output: the only thing malcapture writes there."""
+        out = self._out or sys.stdout
+        out.write(text)
+        out.flush()
 
 
 def _columns(stream: TextIO) -> int | None:
@@ -63,3 +74,10 @@ def wrapped(text: str, columns: int | None) -> str:
         else:
             out.append(textwrap.fill(line, columns - 1, break_long_words=False, break_on_hyphens=False))
     return "\n".join(out)
+
+
+class Quiet(StderrReporter):
+    """A reporter that keeps its progress to itself (status reports each service in a line of its own)."""
+
+    def _write(self, text: str, wrap: bool = True) -> None:
+        return

@@ -29,11 +29,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
-from malcapture import kometa_config
+from malcapture.config import kometa, save
 from malcapture.demo import SAMPLE_CONFIG
-from malcapture.fakemal import FakeMal, serve
-from malcapture.kometa_config import Credentials
-from malcapture.ports import free_port
+from malcapture.login.ports import free_port
+from malcapture.services.base import Credentials
+from malcapture.services.mal import SERVICE as MAL
+from malcapture.standins.mal import FakeMal, serve
 from malcapture.tokens import TokenSet
 
 R = TypeVar("R")
@@ -170,7 +171,7 @@ def big_config(lines: int) -> str:
             "      mass_genre_update: tmdb",
             "      mass_critic_rating_update: 'imdb'      # keep",
         ]
-    mal = SAMPLE_CONFIG[SAMPLE_CONFIG.index("\nmal:") + 1 :]
+    mal = MAL.sample
     return "\n".join([*out, "settings:", "  cache: true", ""]) + mal
 
 
@@ -178,16 +179,23 @@ def save_times(folder: Path, lines: int, runs: int) -> tuple[int, float, float]:
     """Median milliseconds to load and check the config (before the browser) and to save the tokens."""
     text = big_config(lines)
     path = folder / "big.yml"
-    tokens = TokenSet("a" * 1000, "Bearer", 2678400, "def50200" + "b" * 700)
+    tokens = TokenSet(
+        {
+            "access_token": "a" * 1000,
+            "token_type": "Bearer",
+            "expires_in": 2678400,
+            "refresh_token": "def50200" + "b" * 700,
+        }
+    )
     creds = Credentials("c" * 32, "s" * 64)
     loads, saves = [], []
     for _ in range(runs):
         path.write_text(text, encoding="utf-8")
         start = time.perf_counter()
-        config = kometa_config.load(path)
-        kometa_config.check_writable(config)
+        config = kometa.load(path)
+        kometa.check_writable(config)
         loaded = time.perf_counter()
-        kometa_config.save_tokens(config, tokens, creds)
+        save.save(config, MAL.place(), MAL.wants(tokens, creds), {})
         saves.append((time.perf_counter() - loaded) * 1000)
         loads.append((loaded - start) * 1000)
     return len(text.splitlines()), median(loads), median(saves)

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/link.py, s
 
 from bench import HERE, KEPT_ENV, google_login, interleaved, malcapture_login, median, run_timed, verdict
 
-from malcapture.fakemal import FakeMal, serve
+from malcapture.standins.mal import FakeMal, serve
 from tests.link import Link, certificate
 
 T = TypeVar("T")

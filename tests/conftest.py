@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from malcapture.fakemal import FakeMal, serve
-from malcapture.faketrakt import FakeTrakt
-from malcapture.faketrakt import serve as serve_trakt
-from malcapture.ports import free_port
+from malcapture.login.ports import free_port
+from malcapture.standins.mal import FakeMal, serve
+from malcapture.standins.trakt import FakeTrakt
+from malcapture.standins.trakt import serve as serve_trakt
 from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, TraktStandIn, executable
 
 __all__ = ["free_port"]
@@ -72,7 +72,7 @@ def scripted_browser(tmp_path: Path) -> Callable[..., Path]:
             tmp_path / f"browser-{choice}",
             f"#!{sys.executable}\n"
             "import asyncio, json, sys, time\n"
-            "from malcapture.fakemal import play_browser\n"
+            "from malcapture.standins.mal import play_browser\n"
             "started = time.time()\n"
             f"status, page = asyncio.run(play_browser(sys.argv[1], {choice!r}))\n"
             f"open({str(tmp_path / record)!r}, 'w').write(json.dumps("

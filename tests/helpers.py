@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import stat
@@ -21,13 +22,19 @@ import pytest
 from aiohttp import web
 from ruamel.yaml import YAML
 
-from malcapture import kometa_config as kc
-from malcapture.fakemal import App, FakeMal
-from malcapture.faketrakt import FakeTrakt, TraktApp, env_for
-from malcapture.ports import free_port
+from malcapture.config import kometa as kc
+from malcapture.config import save as ks
+from malcapture.login.paste import PasteReader
+from malcapture.login.ports import free_port
+from malcapture.login.session import Io
+from malcapture.services.base import Credentials, Service
+from malcapture.services.mal import SERVICE as MAL
+from malcapture.services.trakt import SERVICE as TRAKT
+from malcapture.standins.mal import App, FakeMal
+from malcapture.standins.trakt import FakeTrakt, TraktApp, env_for
 from malcapture.tokens import TokenSet
 
-__all__ = ["free_port"]
+__all__ = ["MAL", "TRAKT", "free_port"]
 
 
 SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "kometa-configs"
@@ -113,6 +120,60 @@ def login_args(mal: Mal, config: Path, *extra: str) -> list[str]:
     ]
 
 
+class FakeClock:
+    """Time for a test: a wait passes at once (it only moves the clock), so a poll loop runs in milliseconds.
+    Hand `wall` to a stand-in too, so that the service's codes expire on the same clock."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.time = start
+
+    def now(self) -> float:
+        return self.time
+
+    def wall(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.time += seconds
+        await asyncio.sleep(0)
+
+
+class Recorder:
+    """A Reporter that keeps what malcapture says (messages in `lines`, stdout's blocks in `out`)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.debugs: list[str] = []  # what -v would show
+        self.out = ""
+
+    def info(self, text: str) -> None:
+        self.lines.append(text)
+
+    def warn(self, text: str) -> None:
+        self.lines.append(f"Warning: {text}")
+
+    def url(self, url: str) -> None:
+        self.lines.append(url)
+
+    def debug(self, text: str) -> None:
+        self.debugs.append(f"[http] {text}")
+
+    def block(self, text: str) -> None:
+        self.out += text
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines + self.debugs)
+
+
+def quiet_io(env: dict[str, str], no_input: int, clock: FakeClock | None = None, **more: Any) -> tuple[Io, Recorder]:
+    """What a login touches, for a login run in the test's own event loop: what it says is recorded,
+    standard input is `no_input` (a descriptor), no browser opens, and time is a FakeClock."""
+    said = Recorder()
+    more.setdefault("headless", lambda env: "tests open no browser")
+    return Io(said, env=env, paste=PasteReader(no_input), clock=clock or FakeClock(), **more), said
+
+
 @dataclass
 class Result:
     code: int
@@ -145,8 +206,7 @@ async def spawn_cli(
 
 async def first_hit(fake: FakeMal, path: str) -> None:
     """Wait until the fake has received a request for `path`."""
-    while fake.hits[path] == 0:  # noqa: ASYNC110 (the fake only counts requests; there is no event to await)
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(fake.requested(path), 30)
 
 
 async def run_cli(*args: str, env: dict[str, str], stdin: bytes | None = None, timeout: float = 60) -> Result:
@@ -209,17 +269,32 @@ def read_record(path: Path) -> dict[str, object]:
     return data
 
 
-TOKENS = TokenSet("eyJ0" + "a" * 900, "Bearer", 2678400, "def50200" + "b" * 700)
+def mal_tokens(access: str, refresh: str, expires_in: int = 2678400) -> TokenSet:
+    return TokenSet(
+        {"access_token": access, "token_type": "Bearer", "expires_in": expires_in, "refresh_token": refresh}
+    )
 
 
-CREDS = kc.Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
+TOKENS = mal_tokens("eyJ0" + "a" * 900, "def50200" + "b" * 700)
+
+
+CREDS = Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
 
 
 BROKEN = {"07-kiwi4814-zh-dupkeys.yml", "16-tomhenrich-tabs-invalid.yml", "21-shayne55434-broken-mal.yml"}
 
 
-def save(path: Path, tokens: TokenSet = TOKENS, creds: kc.Credentials = CREDS) -> kc.Saved:
-    return kc.save_tokens(kc.load(path), tokens, creds)
+def save(
+    path: Path,
+    tokens: TokenSet = TOKENS,
+    creds: Credentials | None = CREDS,
+    service: Service = MAL,
+    env: dict[str, str] | None = None,
+    **how: Any,
+) -> ks.Saved:
+    """Save as a login does (no lock): `how` takes save()'s other arguments (rename, planned)."""
+    config = kc.load(path)
+    return ks.save(config, service.place(), service.wants(tokens, creds), env or {}, **how)
 
 
 def reads_back(path: Path, tokens: TokenSet = TOKENS) -> dict[str, object]:
@@ -285,8 +360,9 @@ class TraktStandIn:
 def stored_trakt(trakt: TraktStandIn, config: Path, created_at: int | None = None) -> dict[str, Any]:
     """A config whose trakt: section holds tokens the fake issued (and a mal: section left alone)."""
     tokens = trakt.fake.issue_tokens(trakt.app.client_id)
-    if created_at is not None:
+    if created_at is not None:  # made then: Trakt's expiry is that of the stored answer
         tokens["created_at"] = created_at
+        trakt.fake.access_tokens[tokens["access_token"]] = created_at + tokens["expires_in"]
     keys = ("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at")
     config.write_text(
         "mal:\n  client_id: keep-me\ntrakt:\n"
@@ -294,3 +370,18 @@ def stored_trakt(trakt: TraktStandIn, config: Path, created_at: int | None = Non
         + "".join(f"    {k}: {tokens[k]}\n" for k in keys)
     )
     return tokens
+
+
+def without_our_values(raw: bytes, keys: tuple[str, ...]) -> list[str]:
+    """The file's lines with the values of our keys blanked: what must be byte-identical."""
+    text = raw.decode("utf-8")
+    pattern = re.compile(rf"^([ \t]*(?:{'|'.join(keys)}):)[ \t]*[^#\r\n]*?(?:[ \t]*(#.*?))?(\r?)$")
+
+    def blank(line: str) -> str:
+        match = pattern.match(line)
+        if match is None:
+            return line
+        key, comment, cr = match.groups()
+        return f"{key} {comment}{cr}" if comment else f"{key}{cr}"
+
+    return [blank(line) for line in text.split("\n")]

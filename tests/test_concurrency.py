@@ -92,7 +92,7 @@ def test_a_lock_held_too_long_is_given_up_with_the_config_unchanged(config: Path
     import fcntl
     import os
 
-    from malcapture import lock
+    from malcapture.config import lock
     from malcapture.errors import ConfigError
 
     before = config.read_bytes()

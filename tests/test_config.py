@@ -14,29 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from malcapture import kometa_config as kc
-from malcapture.errors import ConfigError, TokensNotSaved
-from malcapture.placeholders import is_placeholder
-from malcapture.sections import TRAKT
-from malcapture.tokens import TokenSet
-from tests.helpers import BROKEN, CREDS, SMALL_CONFIG, TOKENS, reads_back, save
+from malcapture.config import kometa as kc
+from malcapture.errors import ConfigError
+from malcapture.services.base import Credentials
+from tests.helpers import BROKEN, CREDS, MAL, SMALL_CONFIG, TOKENS, mal_tokens, reads_back, save, without_our_values
 
 OURS = ("client_id", "client_secret", "localhost_url", "access_token", "token_type", "expires_in", "refresh_token")
-
-
-def without_our_values(raw: bytes, keys: tuple[str, ...] = OURS) -> list[str]:
-    """The file's lines with the values of our keys blanked: what must be byte-identical."""
-    text = raw.decode("utf-8")
-    pattern = re.compile(rf"^([ \t]*(?:{'|'.join(keys)}):)[ \t]*[^#\r\n]*?(?:[ \t]*(#.*?))?(\r?)$")
-
-    def blank(line: str) -> str:
-        match = pattern.match(line)
-        if match is None:
-            return line
-        key, comment, cr = match.groups()
-        return f"{key} {comment}{cr}" if comment else f"{key}{cr}"
-
-    return [blank(line) for line in text.split("\n")]
 
 
 def assert_only_our_values_changed(
@@ -156,9 +139,9 @@ def test_placeholders_are_kept_and_resolved_from_env_and_dotenv(
     (tmp_path / ".env").write_text("KOMETA_MAL_CLIENT_SECRET='from-dotenv'\n")
     monkeypatch.setenv("KOMETA_MAL_CLIENT_ID", "from-env")
     config = kc.load(path)
-    assert config.setting("client_id", os.environ) == "from-env"
-    assert config.setting("client_secret", os.environ) == "from-dotenv"
-    save(path)
+    assert config.setting(MAL.place(), "client_id", os.environ) == "from-env"
+    assert config.setting(MAL.place(), "client_secret", os.environ) == "from-dotenv"
+    save(path, creds=Credentials("from-env", "from-dotenv"), env=dict(os.environ))
     assert "  client_id: <<mal-client-id>>\n  client_secret: <<MAL_CLIENT_SECRET>>\n" in path.read_text()
 
 
@@ -172,7 +155,7 @@ def test_stale_localhost_url_is_emptied(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "words"),
     [
-        ("a: [1\n", "line 2, column 1"),
+        ("a: [1\n", "the end of the file"),
         ("a:\n\t- b\n", "tabs"),
         ("mal: 1\nmal: 2\n", "'mal' twice"),
         ("- a\n- b\n", "not a YAML mapping"),
@@ -227,23 +210,12 @@ def test_a_refused_rename_falls_back_to_writing_in_place(tmp_path: Path) -> None
             raise OSError(errno.EBUSY, "Device or resource busy")
         os.replace(source, target)
 
-    kc.save_tokens(kc.load(path), TOKENS, CREDS, rename=rename)
+    save(path, rename=rename)
     assert refused == [str(path)]
     assert path.stat().st_ino == inode
     reads_back(path)
     assert (tmp_path / "config.yml.bak").read_text() == "mal:\n  client_id:\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
-
-
-def test_tokens_are_carried_when_the_save_fails(tmp_path: Path) -> None:
-    path = write(tmp_path, "mal:\n  client_id:\n")
-    config = kc.load(path)
-    path.unlink()
-    path.mkdir()  # the file was replaced by a folder between the preflight and the save
-    with pytest.raises(TokensNotSaved) as caught:
-        kc.save_issued(config, TOKENS, CREDS)
-    assert TOKENS.refresh_token in caught.value.tokens
-    assert caught.value.exit_code == 3
 
 
 def run_without_privileges(*args: str) -> subprocess.CompletedProcess[str] | None:
@@ -279,11 +251,7 @@ def test_a_read_only_folder_still_lets_the_file_be_saved(tmp_path: Path) -> None
     folder.mkdir()
     path = write(folder, SMALL_CONFIG)
     folder.chmod(0o555)
-    code = (
-        "from pathlib import Path; from malcapture import kometa_config as kc; "
-        "from tests.helpers import CREDS, TOKENS; "
-        f"saved = kc.save_tokens(kc.load(Path({str(path)!r})), TOKENS, CREDS); print(saved.changes[-1])"
-    )
+    code = f"from pathlib import Path; from tests.helpers import save; print(save(Path({str(path)!r})).changes[-1])"
     result = run_without_privileges(sys.executable, "-c", code)
     folder.chmod(0o755)
     if result is None:
@@ -308,62 +276,16 @@ printable = st.text(st.characters(exclude_categories=["Cs"], exclude_characters=
 def test_round_trip_of_generated_configs_and_tokens(
     tmp_path: Path, access: str, refresh: str, expires: int, other: dict[str, str], crlf: bool
 ) -> None:
-    from malcapture.splice import render
+    from malcapture.config.splice import render
 
     nl = "\r\n" if crlf else "\n"
     lines = [f"{k}: {render(v)}  # note" for k, v in other.items() if k != "mal"]
     text = nl.join([*lines, "mal:", "  client_id:", "  authorization:", "    access_token: old", ""])
     path = tmp_path / "generated.yml"
     path.write_bytes(text.encode("utf-8"))
-    tokens = TokenSet(access, "Bearer", expires, refresh)
+    tokens = mal_tokens(access, refresh, expires)
     save(path, tokens)
     data = YAML(typ="safe").load(path.read_bytes().decode("utf-8"))
     assert data["mal"]["authorization"] == tokens.as_mapping()
     assert {k: v for k, v in data.items() if k != "mal"} == {k: v for k, v in other.items() if k != "mal"}
     assert path.read_bytes().decode().startswith(nl.join(lines))
-
-
-TRAKT_TOKENS = TokenSet("a" * 64, "bearer", 86400, "b" * 64, "public", 1_764_000_000)
-TRAKT_CREDS = kc.Credentials("c" * 64, "d" * 64)
-TRAKT_KEYS = ("client_id", "client_secret", "pin", *TRAKT.token_keys)
-
-
-def test_every_real_config_keeps_every_byte_outside_the_trakt_values(
-    shared_configs: list[Path], tmp_path: Path
-) -> None:
-    for source in shared_configs:
-        if source.name in BROKEN:
-            continue
-        target = tmp_path / source.name
-        shutil.copyfile(source, target)
-        if source.name == "03-ladywhiskers-crlf.yml":  # its trakt values were redacted as `[REDACTED]`: lists
-            with pytest.raises(ConfigError, match=r"trakt.client_id in the config \(line \d+\) holds a list"):
-                kc.save_tokens(kc.load(target), TRAKT_TOKENS, TRAKT_CREDS, section=TRAKT)
-            assert target.read_bytes() == source.read_bytes()
-            continue
-        kc.save_tokens(kc.load(target), TRAKT_TOKENS, TRAKT_CREDS, section=TRAKT)
-        assert_only_our_values_changed(source.read_bytes(), target.read_bytes(), TRAKT_KEYS, "trakt")
-        original = YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
-        rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
-        before = (original.get("trakt") or {}).get("authorization") or {}
-        expected = {k: before[k] if is_placeholder(before.get(k)) else v for k, v in TRAKT_TOKENS.as_mapping().items()}
-        assert rest["trakt"]["authorization"] == {**before, **expected}, source.name  # <<placeholders>> stay
-        assert {k: v for k, v in rest.items() if k != "trakt"} == {k: v for k, v in original.items() if k != "trakt"}
-
-
-def test_the_trakt_section_of_our_own_fixture_changes_only_its_values(tmp_path: Path) -> None:
-    text = (
-        "mal:\n  client_id: abc   # mine\n"
-        'trakt:\n  client_id:\n  client_secret: ""\n  pin: 0A1B2C3D    # single use\n  force_refresh: false\n'
-        "  authorization:\n    access_token:\n    token_type:\n    expires_in:\n    refresh_token:\n"
-        "    scope:\n    created_at:\n# the end\n"
-    )
-    path = write(tmp_path, text)
-    saved = kc.save_tokens(kc.load(path), TRAKT_TOKENS, TRAKT_CREDS, section=TRAKT)
-    after = path.read_text()
-    assert after.startswith("mal:\n  client_id: abc   # mine\ntrakt:\n")
-    assert "  pin:    # single use\n" in after
-    assert "  force_refresh: false\n" in after
-    assert after.endswith("    created_at: 1764000000\n# the end\n")
-    assert_only_our_values_changed(text.encode(), after.encode(), TRAKT_KEYS, "trakt")
-    assert any("Emptied trakt.pin" in line for line in saved.changes)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from malcapture.fakemal import play_browser
+from malcapture.standins.mal import play_browser
 from tests.helpers import Mal, login_args, port_is_free, read_record, redirect_url_from, run_cli, spawn_cli, squatter
 
 

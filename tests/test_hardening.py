@@ -13,21 +13,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from malcapture.errors import InputRejected, MalcaptureError, UsageError
-from malcapture.loopback import CallbackServer
-from malcapture.pages import success
-from malcapture.ports import claim
-from malcapture.redirect import Authorized, parse_paste, parse_redirect_uri, query_params, read_callback
-from tests.helpers import Mal, free_port, port_is_free, run_cli
+from malcapture.login.pages import success
+from malcapture.login.ports import claim
+from malcapture.login.redirect import Authorized, Callback, parse_paste, parse_redirect_uri, query_params, read_callback
+from malcapture.login.server import CallbackServer
+from tests.helpers import MAL, Mal, free_port, port_is_free, run_cli
 
 STATE = "s" * 43
+APPS = "https://myanimelist.net/apiconfig"
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[CallbackServer, str]]:
+async def server() -> AsyncIterator[tuple[CallbackServer[Callback], str]]:
     port = free_port()
-    target = parse_redirect_uri(f"http://localhost:{port}/callback")
+    target = parse_redirect_uri(f"http://localhost:{port}/callback", APPS)
     rejected: list[str] = []
-    callback = CallbackServer(claim(target), target, STATE, rejected.append)
+    callback = CallbackServer(claim(target), target, lambda query: read_callback(query, STATE), rejected.append)
     await callback.start()
     yield callback, f"http://127.0.0.1:{port}"
     await callback.close()
@@ -35,7 +36,7 @@ async def server() -> AsyncIterator[tuple[CallbackServer, str]]:
 
 
 async def test_200_stray_requests_are_answered_and_the_redirect_still_succeeds(
-    server: tuple[CallbackServer, str],
+    server: tuple[CallbackServer[Callback], str],
 ) -> None:
     callback, base = server
     async with aiohttp.ClientSession() as session:
@@ -49,7 +50,7 @@ async def test_200_stray_requests_are_answered_and_the_redirect_still_succeeds(
         assert not callback.result.done()
         pending = asyncio.ensure_future(session.get(f"{base}/callback?code=abc&state={STATE}"))
         assert await asyncio.wait_for(asyncio.shield(callback.result), 5) == Authorized("abc")
-        callback.finish(success("kometa_fan", "/x/config.yml"))
+        callback.finish(success("kometa_fan", "/x/config.yml", MAL))
         async with await pending as response:
             assert response.status == 200
             assert response.headers["Referrer-Policy"] == "no-referrer"
@@ -60,7 +61,9 @@ async def test_200_stray_requests_are_answered_and_the_redirect_still_succeeds(
             assert "http" not in page.split("<body>")[1].replace("/x/config.yml", "")
 
 
-async def test_wrong_state_and_foreign_host_get_400_and_the_wait_goes_on(server: tuple[CallbackServer, str]) -> None:
+async def test_wrong_state_and_foreign_host_get_400_and_the_wait_goes_on(
+    server: tuple[CallbackServer[Callback], str],
+) -> None:
     callback, base = server
     async with aiohttp.ClientSession() as session:
         for url, headers in (
@@ -73,7 +76,7 @@ async def test_wrong_state_and_foreign_host_get_400_and_the_wait_goes_on(server:
         assert not callback.result.done()
 
 
-async def test_echoed_values_are_escaped(server: tuple[CallbackServer, str]) -> None:
+async def test_echoed_values_are_escaped(server: tuple[CallbackServer[Callback], str]) -> None:
     callback, base = server
     async with aiohttp.ClientSession() as session:
         pending = asyncio.ensure_future(
@@ -82,10 +85,10 @@ async def test_echoed_values_are_escaped(server: tuple[CallbackServer, str]) -> 
             )
         )
         result = await asyncio.wait_for(asyncio.shield(callback.result), 5)
-        from malcapture.capture import refusal as refusal_of
-        from malcapture.pages import failure
+        from malcapture.login.capture import refusal as refusal_of
+        from malcapture.login.pages import failure
 
-        refusal = refusal_of(result)  # type: ignore[arg-type]
+        refusal = refusal_of(result, MAL)  # type: ignore[arg-type]
         callback.finish(failure(refusal.what, refusal.advice))
         async with await pending as response:
             page = await response.text()
@@ -96,7 +99,7 @@ async def test_echoed_values_are_escaped(server: tuple[CallbackServer, str]) -> 
 
 def test_only_loopback_is_bound() -> None:
     port = free_port()
-    sockets = claim(parse_redirect_uri(f"http://localhost:{port}/"))
+    sockets = claim(parse_redirect_uri(f"http://localhost:{port}/", APPS))
     try:
         addresses = sorted(s.getsockname()[0] for s in sockets)
         assert addresses == ["127.0.0.1", "::1"] or addresses == ["127.0.0.1"]
@@ -154,7 +157,7 @@ def test_fuzzed_callbacks_never_accept_a_wrong_state(params: dict[str, str]) -> 
 @given(st.one_of(st.text(), st.builds(lambda h, p: f"http://{h}{p}", st.text(max_size=20), st.text(max_size=20))))
 def test_fuzzed_redirect_uris_raise_only_usage_errors(uri: str) -> None:
     try:
-        target = parse_redirect_uri(uri)
+        target = parse_redirect_uri(uri, APPS)
     except UsageError:
         return
     except MalcaptureError as exc:  # pragma: no cover

@@ -9,15 +9,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from malcapture.fakemal import FakeMal, serve
-from malcapture.ports import free_port
+from malcapture.login.ports import free_port
+from malcapture.standins.mal import FakeMal, serve
 from tests.helpers import Mal as MalHandle
 from tests.helpers import executable, login_args, spawn_cli
 from tests.link import Link, certificate
@@ -60,15 +59,18 @@ async def far_mal(tmp_path: Path) -> AsyncIterator[FarMal]:
     await runner.cleanup()
 
 
-def browser(tmp_path: Path, far: FarMal, wait: float) -> Path:
-    """A person who reads the page for `wait` seconds, then clicks Allow (recording when)."""
+def browser(tmp_path: Path, far: FarMal, wait: float, until: Path | None = None) -> Path:
+    """A person who reads the page for `wait` seconds (and, given `until`, until that file exists), then
+    clicks Allow (recording when)."""
     return executable(
         tmp_path / "browser",
         f"#!{sys.executable}\n"
-        "import asyncio, json, sys, time\n"
-        "from malcapture.fakemal import play_browser\n"
+        "import asyncio, json, os, sys, time\n"
+        "from malcapture.standins.mal import play_browser\n"
         f"url = sys.argv[1].replace('https://127.0.0.1:{far.oauth_port}', {far.direct!r})\n"
         f"time.sleep({wait})\n"
+        f"while {str(until)!r} != 'None' and not os.path.exists({str(until)!r}):\n"
+        "    time.sleep(0.02)\n"
         "clicked = time.monotonic()\n"
         "status, _ = asyncio.run(play_browser(url))\n"
         f"open({str(tmp_path / 'clicked.json')!r}, 'w').write(json.dumps({{'clicked': clicked, 'status': status}}))\n",
@@ -95,20 +97,24 @@ async def test_a_warm_up_that_fails_changes_nothing(far_mal: FarMal, tmp_path: P
     assert far_mal.api is not None
     await far_mal.api.close()
     late = Link(far_mal.api.target, RTT)  # the API host: unreachable while the user reads, reachable after
-    env = far_mal.env(BROWSER=str(browser(tmp_path, far_mal, 2.0)), DISPLAY=":99")
+    up = tmp_path / "api-host-is-up"
+    env = far_mal.env(BROWSER=str(browser(tmp_path, far_mal, 0, until=up)), DISPLAY=":99")
     config = tmp_path / "config.yml"
     config.write_text("mal:\n  client_id:\n")
     process = await spawn_cli(*login_args(far_mal.handle, config, "-v"), env=env)
     assert process.stderr is not None
-    shown, started = "", time.monotonic()
-    while "warming a connection to" not in shown:
-        shown += (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
-    await late.start(far_mal.api_port)
-    assert time.monotonic() - started < 2.0  # up before the click
     try:
+        shown = ""
+        while "warming a connection to" not in shown:
+            shown += (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
+        await late.start(far_mal.api_port)
+        up.touch()  # the user clicks Allow only now: the warm-up failed before the click
         _, err = await asyncio.wait_for(process.communicate(), 60)
     finally:
         await late.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     assert process.returncode == 0, shown + err.decode()
     assert f"127.0.0.1:{far_mal.api_port} failed" in shown
     assert "Authorized as kometa_fan" in err.decode()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -14,12 +13,10 @@ import aiohttp
 import pytest
 from ruamel.yaml import YAML
 
-from malcapture import __version__, flow
-from malcapture.fakemal import play_browser
-from malcapture.paste import PasteReader
-from malcapture.session import Io, LoginOptions
-from malcapture.ui import StderrReporter
-from tests.helpers import Mal, login_args, port_is_free, read_record, run_cli, run_here
+from malcapture import __version__
+from malcapture.login.session import LoginOptions
+from malcapture.standins.mal import play_browser
+from tests.helpers import MAL, Mal, login_args, port_is_free, quiet_io, read_record, run_cli, run_here
 
 
 def saved_mal(path: Path) -> dict[str, object]:
@@ -83,6 +80,7 @@ async def test_default_redirect_is_sent_in_neither_request(mal: Mal, config: Pat
     """Kometa's docs register http://localhost/ (port 80); MAL then uses the registered URL."""
     try:
         with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as malcapture binds: TIME_WAIT is no owner
             probe.bind(("127.0.0.1", 80))
     except PermissionError:
         pytest.skip("binding port 80 needs privileges this user does not have")
@@ -98,16 +96,11 @@ async def test_default_redirect_is_sent_in_neither_request(mal: Mal, config: Pat
         status, _ = asyncio.run(play_browser(url))
         return status == 200
 
-    opts = LoginOptions(config, app.client_id, app.secret, timeout=30)
-    io_ = Io(
-        StderrReporter(stream=io.StringIO()),
-        env=mal.env(),
-        open_browser=browser,
-        headless=lambda env: None,
-        paste=PasteReader(no_input),
-    )
-    result = await flow.login(opts, io_)
-    assert result.account == "kometa_fan"
+    opts = LoginOptions(config, MAL, app.client_id, app.secret, timeout=30)
+    io_, _ = quiet_io(mal.env(), no_input, open_browser=browser, headless=lambda env: None)
+    result = await MAL.login_async(opts, io_)
+    assert result.account is not None
+    assert result.account.name == "kometa_fan"
     assert "redirect_uri" not in parse_qs(urlsplit(seen[0]).query)
     assert "redirect_uri" not in mal.fake.last_token_form
     assert port_is_free(80)

@@ -11,12 +11,23 @@ from pathlib import Path
 
 import pytest
 
-from malcapture import flow
 from malcapture.errors import UsageError
-from malcapture.paste import PasteReader
-from malcapture.session import Io, LoginOptions
+from malcapture.login import loopback
+from malcapture.login.paste import PasteReader
+from malcapture.login.session import Io, LoginOptions
 from malcapture.ui import StderrReporter, wrapped
-from tests.helpers import Mal, desktop_login, login_args, run_cli, run_here, spawn_cli, squatter, stored, until_waiting
+from tests.helpers import (
+    MAL,
+    Mal,
+    desktop_login,
+    login_args,
+    run_cli,
+    run_here,
+    spawn_cli,
+    squatter,
+    stored,
+    until_waiting,
+)
 from tests.terminal import Terminal
 
 
@@ -56,9 +67,9 @@ async def test_the_server_without_stdin_waits_for_the_redirect_only(mal: Mal, co
 
 def login_in(root: Path, config: Path, *, manual: bool, no_input: int) -> str:
     shown = io.StringIO()
-    opts = LoginOptions(config, "0123456789abcdef0123456789abcdef", "s", manual=manual, timeout=1)
+    opts = LoginOptions(config, MAL, "0123456789abcdef0123456789abcdef", "s", alternative=manual, timeout=1)
     with pytest.raises(UsageError) as failure:
-        flow.start(opts, Io(StderrReporter(stream=shown), env={}, paste=PasteReader(no_input), root=root))
+        loopback.start(opts, Io(StderrReporter(stream=shown), env={}, paste=PasteReader(no_input), root=root))
     return str(failure.value) + shown.getvalue()
 
 
@@ -177,15 +188,11 @@ async def test_a_client_id_with_a_stray_character_is_named(mal: Mal, config: Pat
 
 
 async def test_wording_has_no_stray_punctuation(mal: Mal, config: Path) -> None:
-    from malcapture.mal import explain_failure
+    from malcapture.http import Answer
+    from malcapture.services.mal import explain_failure
 
-    error = explain_failure(
-        401,
-        '{"error": "invalid_request", "message": "The refresh token is invalid.", "hint": "Token has been revoked"}',
-        "application/json",
-        "refresh",
-        "x",
-    )
+    body = '{"error": "invalid_request", "message": "The refresh token is invalid.", "hint": "Token has been revoked"}'
+    error = explain_failure(Answer(401, body, "application/json", None), "refresh")
     assert "The refresh token is invalid. Token has been revoked." in str(error)
     assert ".;" not in str(error)
     squat = await squatter("127.0.0.1", mal.port)

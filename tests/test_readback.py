@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from malcapture import kometa_config as kc
+from malcapture.config import kometa as kc
+from malcapture.config import save as ks
+from malcapture.config.readback import section_window
+from malcapture.config.splice import Edit, Splicer, Updates, apply
 from malcapture.errors import ConfigError
-from malcapture.readback import section_window
-from malcapture.splice import Edit, apply
 from tests.helpers import BROKEN, CREDS, TOKENS, reads_back, save
 
 MAL_ENTRY = "mal:\n  client_id: old   # mine\n  authorization:\n    access_token:\n# note\n"
@@ -20,7 +21,8 @@ MIDDLE = f"settings:\n  cache: true\n{MAL_ENTRY}plex:\n  url: x\n"
 def window_of(path: Path) -> tuple[str, str] | None:
     """The old and the new text of the window the save would re-read, or None for the whole file."""
     config = kc.load(path)
-    edits = kc.splice_edits(config, kc.plan_updates(config, TOKENS, CREDS))
+    updates: Updates = {"client_id": CREDS.client_id, "authorization": {"access_token": TOKENS.access_token}}
+    edits = Splicer(config.text, config.newline, config.documents == 1).section(config.root, "mal", updates)
     window = section_window(config.text, config.root, edits, "mal")
     if window is None:
         return None
@@ -82,7 +84,7 @@ def test_a_splice_that_reads_back_wrong_is_refused(tmp_path: Path, broken: str) 
     config = kc.load(write(tmp_path, "mal:\n  client_id: old\nplex:\n  url: x\n"))
     edit = Edit(0, len("mal:\n  client_id: old\n"), broken[: broken.index("plex:")])
     with pytest.raises(ConfigError, match="did not read back as intended"):
-        kc.verify(config, apply(config.text, [edit]), [edit], {"client_id": CREDS.client_id})
+        ks.verify(config, apply(config.text, [edit]), [edit], {"mal": {"client_id": CREDS.client_id}})
 
 
 def test_every_real_config_needs_only_its_mal_entry_reread(shared_configs: list[Path], tmp_path: Path) -> None:

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from malcapture import atomic
-from malcapture import kometa_config as kc
+from malcapture.config import atomic
+from malcapture.config import kometa as kc
+from malcapture.config import save as ks
 from malcapture.errors import ConfigError
 from tests.helpers import (
     CREDS,
+    MAL,
     SMALL_CONFIG,
     TOKENS,
     Mal,
@@ -31,6 +33,7 @@ from tests.helpers import (
     first_hit,
     needs_root,
     run_cli,
+    save,
     spawn_cli,
     stored,
 )
@@ -79,11 +82,11 @@ def test_a_full_disk_under_a_single_file_bind_mount_leaves_the_config_whole(tmpf
     subprocess.run(["mount", "--bind", str(source), str(target)], check=True)
     try:
         with pytest.raises(ConfigError) as failure:
-            kc.save_tokens(kc.load(target), TOKENS, CREDS)
+            save(target)
         assert target.read_bytes() == before
         assert "full" in failure.value.advice
         os.unlink(tmpfs / "filler")  # space again: now it is written in place, whole
-        saved = kc.save_tokens(kc.load(target), TOKENS, CREDS)
+        saved = save(target)
         assert TOKENS.access_token in target.read_text()
         assert any("mounted on its own" in line for line in saved.changes)
     finally:
@@ -126,9 +129,9 @@ def test_group_acl_and_xattrs_are_kept(shared_folder: Path, who: str) -> None:
     os.setxattr(path, "user.origin", b"kometa-setup")
     if who == "alice":
         with acting_as(ALICE, ALICE, [KOMETA_GROUP]):
-            kc.save_tokens(kc.load(path), TOKENS, CREDS)
+            save(path)
     else:
-        kc.save_tokens(kc.load(path), TOKENS, CREDS)
+        save(path)
     info = path.stat()
     assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (ALICE, KOMETA_GROUP, 0o640)
     assert os.getxattr(path, "user.origin") == b"kometa-setup"
@@ -142,7 +145,7 @@ def test_a_file_owned_by_another_user_is_written_in_place_keeping_its_owner(shar
     path = owned_config(shared_folder / "kometa", KOMETA_USER, KOMETA_GROUP, 0o660)
     inode = path.stat().st_ino
     with acting_as(ALICE, ALICE, [KOMETA_GROUP]):
-        kc.save_tokens(kc.load(path), TOKENS, CREDS)
+        save(path)
     info = path.stat()
     assert (info.st_uid, info.st_gid, info.st_ino) == (KOMETA_USER, KOMETA_GROUP, inode)
     assert TOKENS.access_token in path.read_text()
@@ -152,7 +155,7 @@ def test_a_hard_link_sees_the_new_tokens(tmp_path: Path) -> None:
     path = tmp_path / "config.yml"
     path.write_text(SMALL_CONFIG)
     os.link(path, tmp_path / "kometa-config.yml")
-    kc.save_tokens(kc.load(path), TOKENS, CREDS)
+    save(path)
     assert TOKENS.access_token in (tmp_path / "kometa-config.yml").read_text()
 
 
@@ -163,7 +166,7 @@ def test_stale_temporary_files_never_block_a_save(tmp_path: Path) -> None:
     for leftover in stale:
         leftover.write_text("tokens of a killed run")
         os.utime(leftover, (time.time() - 60, time.time() - 60))
-    kc.save_tokens(kc.load(path), TOKENS, CREDS)
+    save(path)
     assert TOKENS.access_token in path.read_text()
     assert not any(leftover.exists() for leftover in stale)
     assert not list(tmp_path.glob(".*.tmp"))
@@ -205,7 +208,7 @@ def test_a_line_appended_during_a_slow_save_is_kept(tmp_path: Path) -> None:
 
     editor = threading.Thread(target=append)
     editor.start()
-    kc.save_tokens(config, TOKENS, CREDS)
+    ks.save(config, MAL.place(), MAL.wants(TOKENS, CREDS), {})
     editor.join()
     text = path.read_text()
     assert text.endswith("added: while saving\n")
@@ -216,7 +219,7 @@ def test_a_backup_malcapture_did_not_write_is_left_alone(tmp_path: Path) -> None
     path = tmp_path / "config.yml"
     path.write_text(SMALL_CONFIG)
     (tmp_path / "config.yml.bak").write_text("the user's own backup")
-    saved = kc.save_tokens(kc.load(path), TOKENS, CREDS)
+    saved = save(path)
     assert (tmp_path / "config.yml.bak").read_text() == "the user's own backup"
     assert (tmp_path / "config.yml.malcapture.bak").read_text() == SMALL_CONFIG
     assert any("was not written by malcapture" in line for line in saved.changes)
@@ -226,7 +229,7 @@ def test_a_backup_path_that_is_a_folder_gets_advice_that_fits(tmp_path: Path) ->
     path = tmp_path / "config.yml"
     path.write_text(SMALL_CONFIG)
     (tmp_path / "config.yml.bak").mkdir()
-    kc.save_tokens(kc.load(path), TOKENS, CREDS)  # the folder is left alone, the backup goes beside it
+    save(path)  # the folder is left alone, the backup goes beside it
     assert (tmp_path / "config.yml.malcapture.bak").read_text() == SMALL_CONFIG
 
 
@@ -314,23 +317,26 @@ async def test_tokens_that_cannot_be_saved_go_to_a_file_as_well(mal: Mal, config
     assert config.read_bytes() == before
     kept = list(config.parent.glob("malcapture-tokens-*.yml"))
     assert len(kept) == 1
-    assert f"written to {kept[0]}" in result.err
+    assert f"and in {kept[0]}" in result.err
     assert oct(kept[0].stat().st_mode & 0o777) == "0o600"
     assert kept[0].read_text() == result.out  # the same mal: block, also on stdout
     assert "A folder is in the way" in result.err
 
 
 def test_a_token_that_cannot_be_written_as_text_is_a_clear_error() -> None:
-    from malcapture.errors import MalError
-    from malcapture.http import token_set
-    from malcapture.sections import MAL
+    from malcapture.errors import ServiceError
+    from malcapture.http import Answer, issued
+    from malcapture.services.mal import read_tokens
 
-    with pytest.raises(MalError, match="cannot be written as text"):
-        token_set('{"access_token": "abc\\ud800", "expires_in": 60, "refresh_token": "def"}', MAL, "refresh")
+    answer = Answer(
+        200, '{"access_token": "abc\\ud800", "expires_in": 60, "refresh_token": "def"}', "application/json", None
+    )
+    with pytest.raises(ServiceError, match="cannot be written as text"):
+        issued(answer, "MyAnimeList", "refresh", "malcapture", read_tokens)
 
 
 async def test_tokens_that_are_not_text_are_kept_escaped_and_the_config_unchanged(mal: Mal, config: Path) -> None:
-    from malcapture.fakemal import Scripted
+    from malcapture.standins.base import Scripted
 
     stored(mal, config)
     before = config.read_bytes()
@@ -343,6 +349,6 @@ async def test_tokens_that_are_not_text_are_kept_escaped_and_the_config_unchange
     assert config.read_bytes() == before
     kept = list(config.parent.glob("malcapture-tokens-*.yml"))
     assert len(kept) == 1
-    assert f"kept in {kept[0]}" in result.err
+    assert f"and in {kept[0]}" in result.err
     assert '"refresh_token": "def502"' in kept[0].read_text()
     assert "\\ud800" in kept[0].read_text()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from malcapture.standins.base import Scripted
 from malcapture.terminal import LineEditor
 from tests.helpers import Mal, TraktStandIn, login_args, redirect_url_from
 from tests.terminal import COLUMNS, Terminal
@@ -87,12 +88,22 @@ async def test_a_timeout(term: Terminal, mal: Mal, config: Path) -> None:
 
 async def test_an_error_from_myanimelist(term: Terminal, mal: Mal, config: Path) -> None:
     args = login_args(mal, config, "--no-browser")
-    args[args.index("--client-secret") + 1] = "f" * 64  # not the app's: the exchange is refused
+    args[args.index("--client-secret") + 1] = "f" * 64  # not the app's: found while the user reads the page
     process = await term.malcapture(*args, env=mal.env())
+    assert await term.finish(process) == 1
+    assert "invalid_client" in term.output
+    assert "client secret (or the client ID) is wrong" in term.output
+    await assert_left_as_found(term)
+
+
+async def test_an_error_from_myanimelist_after_the_paste(term: Terminal, mal: Mal, config: Path) -> None:
+    mal.fake.script("/v2/users/@me", Scripted(403, "<html><title>Request blocked</title></html>", "text/html"))
+    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
     pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
     term.type(pasted + "\r")
     assert await term.finish(process) == 1
-    assert "invalid_client" in term.output
+    assert "'Request blocked'" in term.output
+    assert "The config was not changed. The new tokens are on standard output" in term.output
     await assert_left_as_found(term)
 
 

@@ -1,25 +1,39 @@
-"""`malcapture trakt` and `malcapture status`, as a user runs them, against the fake Trakt on loopback."""
+"""Trakt (services/trakt.py): the device flow, the PIN, the loopback capture, refresh, check and status,
+against its stand-in on loopback. The device flow's polling runs on a FakeClock shared with the stand-in:
+its intervals and expiry pass at once."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 from ruamel.yaml import YAML
 
+from malcapture.errors import AccessDenied, ConfigError, TimedOut
+from malcapture.login.session import LoginOptions, LoginResult
+from malcapture.services.base import Credentials
+from malcapture.tokens import TokenSet
 from tests.helpers import (
+    BROKEN,
+    TRAKT,
+    FakeClock,
     Mal,
-    Result,
+    Recorder,
     TraktStandIn,
+    quiet_io,
     run_cli,
     run_here,
+    save,
     spawn_cli,
     stored,
     stored_trakt,
+    without_our_values,
 )
 
 KOMETA_ORDER = ["access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at"]
@@ -34,37 +48,42 @@ def trakt_section(config: Path) -> dict[str, object]:
 
 
 async def device_login(
-    trakt: TraktStandIn, config: Path, decide: Callable[[str], None] | None, *extra: str, polls: int = 2, **env: str
-) -> Result:
-    """Start `malcapture trakt`, read the user code, let `polls` polls pass pending, then decide."""
-    process = await spawn_cli("trakt", *trakt.args(config, *extra), env=trakt.env(**env))
-    assert process.stderr is not None
-    shown = ""
-    while "Waiting for your approval" not in shown:
-        line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
-        if not line:
-            break
-        shown += line
-    code = next((w for w in shown.split() if re.fullmatch(r"[0-9A-F]{8}", w)), None)
-    if code is not None and decide is not None:
-        while trakt.fake.hits["/oauth/device/token"] < polls:  # noqa: ASYNC110 (the fake only counts)
-            await asyncio.sleep(0.05)
-        decide(code)
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return Result(process.returncode, out.decode(), shown + err.decode())
+    trakt: TraktStandIn,
+    config: Path,
+    no_input: int,
+    decide: Callable[[str], None] | None = None,
+    polls: int = 2,
+    **options: object,
+) -> tuple[LoginResult, Recorder]:
+    """The device flow in this event loop, on a FakeClock the stand-in shares: the user enters the
+    code once `polls` polls were answered pending, and `decide`s (approves, by default)."""
+    clock = FakeClock()
+    trakt.fake.clock = clock.wall
+    io, said = quiet_io(trakt.env(), no_input, clock)
+    opts = LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret, **options)  # type: ignore[arg-type]
+    login = asyncio.ensure_future(TRAKT.login_async(opts, io))
+    polled = asyncio.ensure_future(trakt.fake.requested("/oauth/device/token", polls))
+    try:
+        await asyncio.wait({login, polled}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        if decide is not None and not login.done():
+            decide(next(device.user_code for device in trakt.fake.devices.values()))
+        return await asyncio.wait_for(login, 30), said
+    finally:
+        login.cancel()
+        polled.cancel()
 
 
-async def test_the_device_flow_saves_after_a_few_pending_polls(trakt: TraktStandIn, tmp_path: Path) -> None:
+async def test_the_device_flow_saves_after_a_few_pending_polls(
+    trakt: TraktStandIn, tmp_path: Path, no_input: int
+) -> None:
     config = tmp_path / "config.yml"
     config.write_text(EMPTY)
-    result = await device_login(trakt, config, trakt.fake.decide)
-    assert result.code == 0, result.err
-    lines = result.err.splitlines()
-    assert lines[1] == f"{trakt.base}/activate"  # the URL and the code, each whole on its own line
-    assert re.fullmatch(r"[0-9A-F]{8}", lines[2])
-    assert "valid until" in result.err
-    assert "Authorized as kometa_fan" in result.err
+    result, said = await device_login(trakt, config, no_input, trakt.fake.decide)
+    assert result.account is not None
+    assert result.account.name == "kometa_fan"
+    assert said.lines[1] == f"{trakt.base}/activate"  # the URL and the code, each whole on its own line
+    assert re.fullmatch(r"[0-9A-F]{8}", said.lines[2])
+    assert "valid until" in said.text
     section = trakt_section(config)
     auth = section["authorization"]
     assert isinstance(auth, dict)
@@ -76,33 +95,52 @@ async def test_the_device_flow_saves_after_a_few_pending_polls(trakt: TraktStand
     assert trakt.fake.hits["/oauth/device/token"] >= 3
 
 
-async def test_a_denied_code_exits_4_and_changes_nothing(trakt: TraktStandIn, tmp_path: Path) -> None:
+async def test_the_device_flow_through_the_real_command(trakt: TraktStandIn, tmp_path: Path) -> None:
+    """As a user runs it: the page and the code on lines of their own, approved, saved (one real poll interval)."""
     config = tmp_path / "config.yml"
     config.write_text(EMPTY)
-    result = await device_login(trakt, config, lambda code: trakt.fake.decide(code, "deny"))
-    assert result.code == 4, result.err
-    assert "denied" in result.err
+    process = await spawn_cli("trakt", *trakt.args(config), env=trakt.env())
+    assert process.stderr is not None
+    shown = ""
+    while "Waiting for your approval" not in shown:
+        shown += (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
+    trakt.fake.decide(shown.splitlines()[2])
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, shown + err.decode()
+    assert f"Authorized as kometa_fan — saved to {config}." in err.decode()
+
+
+async def test_a_denied_code_ends_the_login_and_changes_nothing(
+    trakt: TraktStandIn, tmp_path: Path, no_input: int
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(EMPTY)
+    with pytest.raises(AccessDenied, match="denied") as denied:
+        await device_login(trakt, config, no_input, lambda code: trakt.fake.decide(code, "deny"))
+    assert denied.value.exit_code == 4
     assert config.read_text() == EMPTY
 
 
-async def test_an_expired_code_exits_5(trakt: TraktStandIn, tmp_path: Path) -> None:
-    trakt.fake.device_lifetime = 2
+async def test_an_expired_code_ends_the_login_and_changes_nothing(
+    trakt: TraktStandIn, tmp_path: Path, no_input: int
+) -> None:
+    trakt.fake.device_lifetime = 5
     config = tmp_path / "config.yml"
     config.write_text(EMPTY)
-    result = await device_login(trakt, config, None)
-    assert result.code == 5, result.err
-    assert "expired" in result.err
+    with pytest.raises(TimedOut, match="expired") as expired:
+        await device_login(trakt, config, no_input)
+    assert expired.value.exit_code == 5
     assert config.read_text() == EMPTY
 
 
-async def test_a_429_slows_the_polling_down(trakt: TraktStandIn, tmp_path: Path) -> None:
+async def test_a_429_slows_the_polling_down(trakt: TraktStandIn, tmp_path: Path, no_input: int) -> None:
     trakt.fake.enforced_interval = 2  # stricter than the 1 second it announces
     config = tmp_path / "config.yml"
     config.write_text(EMPTY)
-    result = await device_login(trakt, config, trakt.fake.decide, "-v")  # decided once a poll got a 429
-    assert result.code == 0, result.err
+    result, said = await device_login(trakt, config, no_input, trakt.fake.decide, polls=3)
+    assert result.saved_to is not None
     assert trakt.fake.slowed >= 1
-    assert "poll more slowly: every 2 seconds" in result.err
+    assert "poll more slowly: every 2 seconds" in said.text
 
 
 async def test_a_deleted_app_is_explained_before_any_browser(
@@ -177,7 +215,7 @@ async def test_a_used_pin_without_a_terminal_stops_before_the_page(trakt: TraktS
 
 
 async def test_a_loopback_redirect_with_its_state_checked(trakt: TraktStandIn, tmp_path: Path) -> None:
-    from malcapture.ports import free_port
+    from malcapture.login.ports import free_port
 
     port = free_port()
     redirect = f"http://localhost:{port}/callback"
@@ -215,7 +253,7 @@ async def test_refresh_rotates_and_the_old_refresh_token_is_then_refused(trakt: 
     assert trakt.fake.last_token_body["redirect_uri"] == "urn:ietf:wg:oauth:2.0:oob"  # as Kometa refreshes
     assert config.read_text().startswith("mal:\n  client_id: keep-me\n")
     config.write_bytes(before)  # the old refresh token again: spent
-    result = await run_cli("trakt", "refresh", "-c", str(config), env=trakt.env())
+    result = await run_here("trakt", "refresh", "-c", str(config), env=trakt.env())
     assert result.code == 1
     assert "invalid_grant" in result.err
     assert "authorize again" in result.err
@@ -263,17 +301,20 @@ async def test_status_names_what_works_and_the_fix_for_what_does_not(
     result = await run_here("status", "-c", str(config), env=env)
     assert result.code == 1
     lines = result.err.splitlines()
-    assert lines[0].startswith("mal: works: kometa_fan")
-    assert lines[1].startswith("trakt: does not work: the access token expired")
-    assert "Fix: `malcapture trakt refresh`" in lines[1]
+    assert lines[0] == f"{config}:"  # which config it read
+    assert lines[1].startswith("mal: works: kometa_fan")
+    assert lines[2].startswith("trakt: does not work: the access token expired")
+    assert "Fix: The access token was refused: run `malcapture trakt refresh`" in lines[2]
     result = await run_here("trakt", "refresh", "-c", str(config), env=env)
     assert result.code == 0, result.err
     result = await run_here("status", "-c", str(config), env=env)
     assert result.code == 0, result.err
-    assert result.err.splitlines()[1].startswith("trakt: works: kometa_fan")
+    assert result.err.splitlines()[2].startswith("trakt: works: kometa_fan")
 
 
-async def test_the_code_can_be_approved_on_the_stand_ins_page(trakt: TraktStandIn, tmp_path: Path) -> None:
+async def test_the_code_can_be_approved_on_the_stand_ins_page(
+    trakt: TraktStandIn, tmp_path: Path, no_input: int
+) -> None:
     """What the demo's user does on a desktop: type the code on the activate page and approve."""
     config = tmp_path / "config.yml"
     config.write_text(EMPTY)
@@ -285,8 +326,10 @@ async def test_the_code_can_be_approved_on_the_stand_ins_page(trakt: TraktStandI
             async with session.get(f"{trakt.base}/activate/decide", params=query) as response:
                 return await response.text()
 
-    result = await device_login(trakt, config, lambda code: pages.append(asyncio.ensure_future(approve(code))))
-    assert result.code == 0, result.err
+    result, _ = await device_login(
+        trakt, config, no_input, lambda code: pages.append(asyncio.ensure_future(approve(code)))
+    )
+    assert result.saved_to is not None
     assert "approved" in await pages[0]
 
 
@@ -296,7 +339,8 @@ async def test_status_without_a_trakt_client_id_says_what_to_fill_in(trakt: Trak
     config.write_text(config.read_text().replace(f"client_id: {trakt.app.client_id}", "client_id:"))
     result = await run_here("status", "-c", str(config), env=trakt.env())
     assert result.code == 1
-    assert "trakt: not checked: no trakt.client_id. Fix: fill it in from https://developer.trakt.tv" in result.err
+    assert "trakt: not checked: No Trakt client ID in trakt.client_id" in result.err
+    assert "Fix: Fill it in from https://developer.trakt.tv" in result.err
 
 
 async def test_pin_and_a_redirect_url_together_are_refused_before_anything_starts(
@@ -310,3 +354,78 @@ async def test_pin_and_a_redirect_url_together_are_refused_before_anything_start
     assert "use either --pin or --redirect-uri, not both" in result.err
     assert trakt.fake.hits == {}
     assert config.read_text() == EMPTY
+
+
+TRAKT_TOKENS = TokenSet(
+    dict(zip(KOMETA_ORDER, ("a" * 64, "bearer", 86400, "b" * 64, "public", 1_764_000_000), strict=True))
+)
+TRAKT_CREDS = Credentials("c" * 64, "d" * 64)
+TRAKT_KEYS = ("client_id", "client_secret", "pin", *KOMETA_ORDER)
+PLACEHOLDER = re.compile(r"<<([^<>\s]+)>>")
+
+
+def dotenv_for(text: str, section: str) -> str:
+    """A .env that defines every placeholder of `section` (as the user who wrote them keeps one)."""
+    found = re.search(rf"(?ms)^{section}:.*?(?=^\S|\Z)", text)
+    names = PLACEHOLDER.findall(found.group(0)) if found else []
+    return "".join(f"KOMETA_{name.upper().replace('-', '_')}=old\n" for name in names)
+
+
+def test_every_real_config_keeps_every_byte_outside_the_trakt_values(
+    shared_configs: list[Path], tmp_path: Path
+) -> None:
+    for source in shared_configs:
+        if source.name in BROKEN:
+            continue
+        folder = tmp_path / source.stem
+        folder.mkdir()
+        target = folder / "config.yml"
+        shutil.copyfile(source, target)
+        dotenv = dotenv_for(source.read_text("utf-8-sig"), "trakt")
+        (folder / ".env").write_text(dotenv)
+        if source.name == "03-ladywhiskers-crlf.yml":  # its trakt values were redacted as `[REDACTED]`: lists
+            with pytest.raises(ConfigError, match=r"trakt.client_id in the config \(line \d+\) holds a list"):
+                save(target, TRAKT_TOKENS, TRAKT_CREDS, TRAKT)
+            assert target.read_bytes() == source.read_bytes()
+            continue
+        save(target, TRAKT_TOKENS, TRAKT_CREDS, TRAKT)
+        assert_only_trakt_values_changed(source.read_bytes(), target.read_bytes())
+        original = YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
+        rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
+        before = (original.get("trakt") or {}).get("authorization") or {}
+        kept = {k: v for k, v in before.items() if PLACEHOLDER.fullmatch(str(v))}  # <<placeholders>> stay…
+        assert rest["trakt"]["authorization"] == {**before, **TRAKT_TOKENS.as_mapping(), **kept}, source.name
+        for key, placeholder in kept.items():  # …and their .env lines get the new values
+            name = PLACEHOLDER.fullmatch(str(placeholder)).group(1).upper()  # type: ignore[union-attr]
+            assert f"KOMETA_{name}={TRAKT_TOKENS.values[key]}\n" in (folder / ".env").read_text(), source.name
+        assert {k: v for k, v in rest.items() if k != "trakt"} == {k: v for k, v in original.items() if k != "trakt"}
+
+
+def assert_only_trakt_values_changed(before: bytes, after: bytes) -> None:
+    old, new = without_our_values(before, TRAKT_KEYS), without_our_values(after, TRAKT_KEYS)
+    added = list(new)
+    for line in old:
+        assert line in added, f"a line was lost or changed: {line!r}"
+        del added[: added.index(line) + 1]
+    inserted = [line for line in new if line not in old]
+    allowed = "|".join(("trakt", "authorization", *TRAKT_KEYS))
+    assert all(re.match(rf"^\s*({allowed}):\r?$", line) for line in inserted), inserted
+
+
+def test_the_trakt_section_of_our_own_fixture_changes_only_its_values(tmp_path: Path) -> None:
+    text = (
+        "mal:\n  client_id: abc   # mine\n"
+        'trakt:\n  client_id:\n  client_secret: ""\n  pin: 0A1B2C3D    # single use\n  force_refresh: false\n'
+        "  authorization:\n    access_token:\n    token_type:\n    expires_in:\n    refresh_token:\n"
+        "    scope:\n    created_at:\n# the end\n"
+    )
+    path = tmp_path / "config.yml"
+    path.write_text(text)
+    saved = save(path, TRAKT_TOKENS, TRAKT_CREDS, TRAKT)
+    after = path.read_text()
+    assert after.startswith("mal:\n  client_id: abc   # mine\ntrakt:\n")
+    assert "  pin:    # single use\n" in after
+    assert "  force_refresh: false\n" in after
+    assert after.endswith("    created_at: 1764000000\n# the end\n")
+    assert_only_trakt_values_changed(text.encode(), after.encode())
+    assert any("Emptied trakt.pin" in line for line in saved.changes)

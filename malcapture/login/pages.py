@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from malcapture.services.base import Service
 
 HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -37,10 +41,12 @@ class Page:
         )
 
 
-def success(account: str | None, saved_to: str | None) -> Page:
-    who = f"Authorized as <b>{escape(account)}</b>" if account else "Authorized"
+def success(account: str | None, saved_to: str | None, service: Service, done: str = "Authorized") -> Page:
+    who = f"{done} as <b>{escape(account)}</b>" if account else done
     where = (
-        f"Saved to <code>{escape(saved_to)}</code>." if saved_to else "The <code>mal:</code> block is in your terminal."
+        f"Saved to <code>{escape(saved_to)}</code>."
+        if saved_to
+        else f"The <code>{escape(service.name)}:</code> block is in your terminal."
     )
     return Page(
         200,

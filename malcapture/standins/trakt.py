@@ -9,19 +9,33 @@ work once, 24-hour tokens, `trakt-api-key` and `trakt-api-version` required on t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
-import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from aiohttp import web
 
-from malcapture.fakemal import StandIn, route, serve_app
+from malcapture.standins.base import Demo, StandIn, route, serve_app
+
+if TYPE_CHECKING:
+    from malcapture.login.session import LoginResult
+    from malcapture.ui import Reporter
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 DAY = 86400
+CLIENT_FAILED = (
+    "Client authentication failed due to unknown client, no client authentication included, or unsupported "
+    "authentication method."
+)
+MISSING = (
+    "The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed."
+)
 INVALID_GRANT = (
     "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used "
     "in the authorization request, or was issued to another client."
@@ -76,6 +90,12 @@ class FakeTrakt(StandIn):
         self.apps[app.client_id] = app
         return app
 
+    async def approve_when_shown(self) -> None:
+        """The user, on another device: sees the code, enters it at Trakt, approves."""
+        await self.requested("/oauth/device/token")  # polled: the code was shown
+        for device in self.devices.values():
+            device.decision = "allow"
+
     def decide(self, user_code: str, choice: str = "allow") -> None:
         """What the user does on trakt.tv/activate: enter the code, then approve or deny."""
         device = next(d for d in self.devices.values() if d.user_code == user_code)
@@ -83,7 +103,7 @@ class FakeTrakt(StandIn):
 
     def issue_tokens(self, client_id: str) -> dict[str, Any]:
         access, refresh = secrets.token_hex(32), secrets.token_hex(32)
-        self.access_tokens[access] = time.time() + self.access_lifetime
+        self.access_tokens[access] = self.clock() + self.access_lifetime
         self.refresh_tokens[refresh] = client_id
         return {
             "access_token": access,
@@ -91,7 +111,7 @@ class FakeTrakt(StandIn):
             "expires_in": self.access_lifetime,
             "refresh_token": refresh,
             "scope": "public",
-            "created_at": int(time.time()),
+            "created_at": int(self.clock()),
         }
 
     def _app(self, client_id: object) -> TraktApp:
@@ -105,7 +125,7 @@ class FakeTrakt(StandIn):
         body = await _json(request)
         app = self._app(body.get("client_id"))
         code, user_code = secrets.token_hex(32), secrets.token_hex(4).upper()
-        self.devices[code] = Device(app.client_id, user_code, time.time() + self.device_lifetime, self.interval)
+        self.devices[code] = Device(app.client_id, user_code, self.clock() + self.device_lifetime, self.interval)
         answer = {
             "device_code": code,
             "user_code": user_code,
@@ -122,7 +142,7 @@ class FakeTrakt(StandIn):
         device = self.devices.get(str(body.get("code")))  # Trakt's field is `code`, not RFC 8628's `device_code`
         if device is None or device.client_id != app.client_id or body.get("client_secret") != app.secret:
             return web.Response(status=404)
-        now = time.time()
+        now = self.clock()
         if device.used:
             return web.Response(status=409)
         if now > device.expires:
@@ -168,7 +188,7 @@ class FakeTrakt(StandIn):
         if q.get("response_type") != "code" or redirect not in app.redirect_uris:
             return web.Response(status=400, text="The redirect uri included is not valid.")
         code = secrets.token_hex(4).upper() if redirect == OOB else secrets.token_hex(32)
-        self.codes[code] = Code(app.client_id, redirect, time.time() + 600)
+        self.codes[code] = Code(app.client_id, redirect, self.clock() + 600)
         if redirect == OOB:
             page = f"<html><body><h1>Your PIN</h1><code id=pin>{escape(code)}</code></body></html>"
             return web.Response(text=page, content_type="text/html")
@@ -180,17 +200,23 @@ class FakeTrakt(StandIn):
         body = await _json(request)
         self.last_token_body = body
         app = self._app(body.get("client_id"))
-        if body.get("client_secret") != app.secret:
-            return _refused("invalid_client", "Client authentication failed.")
-        if body.get("grant_type") == "refresh_token":
+        if body.get("grant_type") == "refresh_token":  # Doorkeeper checks this grant's token before the client
             token = str(body.get("refresh_token"))
-            if self.refresh_tokens.get(token) != app.client_id:
+            if token not in self.refresh_tokens:
+                return _refused("invalid_grant", INVALID_GRANT)
+            if body.get("client_secret") != app.secret:
+                return _refused("invalid_client", CLIENT_FAILED)
+            if self.refresh_tokens[token] != app.client_id:
                 return _refused("invalid_grant", INVALID_GRANT)
             del self.refresh_tokens[token]  # single-use since 2026
             return web.json_response(self.issue_tokens(app.client_id))
+        if not body.get("redirect_uri"):  # and the code grant's parameters, then the client, then the grant
+            return web.json_response({"error": "invalid_request", "error_description": MISSING}, status=400)
+        if body.get("client_secret") != app.secret:
+            return _refused("invalid_client", CLIENT_FAILED)
         given = str(body.get("code", ""))
         code = self.codes.get(given) or self.codes.get(given.upper())  # PINs are case insensitive
-        if code is None or code.used or time.time() > code.expires or code.client_id != app.client_id:
+        if code is None or code.used or self.clock() > code.expires or code.client_id != app.client_id:
             return _refused("invalid_grant", INVALID_GRANT)
         if body.get("redirect_uri") != code.redirect_uri:
             return _refused("invalid_grant", INVALID_GRANT)
@@ -203,7 +229,7 @@ class FakeTrakt(StandIn):
             return web.json_response({"error": "trakt-api-version header missing"}, status=400)
         self._app(request.headers.get("trakt-api-key"))  # an unknown or deleted app gets the 403
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.access_tokens.get(token, 0) < time.time():
+        if self.access_tokens.get(token, 0) < self.clock():
             return web.json_response({"error": "invalid_token"}, status=401)
         if self.account != 200:
             return web.Response(status=self.account)
@@ -230,3 +256,27 @@ async def serve(fake: FakeTrakt, host: str = "127.0.0.1") -> tuple[web.AppRunner
 def env_for(base: str) -> dict[str, str]:
     """The variables that point malcapture's Trakt side at the stand-in."""
     return {"MALCAPTURE_TRAKT_AUTH_URL": base, "MALCAPTURE_TRAKT_API_URL": base, "MALCAPTURE_TRAKT_URL": base}
+
+
+@contextlib.asynccontextmanager
+async def demo() -> AsyncIterator[Demo]:
+    fake = FakeTrakt()
+    runner, base = await serve(fake)
+
+    async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
+        from malcapture.login.session import Io, LoginOptions
+        from malcapture.services.trakt import SERVICE
+
+        app = fake.register()
+        opts = LoginOptions(config, SERVICE, app.client_id, app.secret, timeout=120, yes=True)
+        user = asyncio.ensure_future(fake.approve_when_shown()) if headless else None
+        try:
+            return await SERVICE.login_async(opts, Io(reporter, env=env))
+        finally:
+            if user is not None:
+                user.cancel()
+
+    try:
+        yield Demo(env_for(base), "the device flow", login)
+    finally:
+        await runner.cleanup()

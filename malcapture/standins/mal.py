@@ -2,28 +2,35 @@
 
 Used by `malcapture demo` and by the tests: one faithful fake. It refuses what MAL refuses
 (a redirect URL not registered exactly, a second use of a code, a wrong verifier, a missing
-secret, S256) and rotates refresh tokens. `script()` makes the next answers fail on purpose.
+secret, S256), checks the client before the grant (as league/oauth2-server does), and rotates
+refresh tokens. `script()` makes the next answers fail on purpose.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import re
 import secrets
-import socket
 import ssl
-import time
-from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from html import escape
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus, urlencode
 
 from aiohttp import web
 from yarl import URL
+
+from malcapture.login.ports import free_port
+from malcapture.standins.base import Demo, StandIn, route, serve_app
+
+if TYPE_CHECKING:
+    from malcapture.login.session import LoginResult
+    from malcapture.ui import Reporter
 
 CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 INVALID_GRANT = (
@@ -57,53 +64,6 @@ class Grant:
 
 
 @dataclass
-class Scripted:
-    status: int
-    body: str
-    content_type: str = "application/json"
-    delay: float = 0.0
-
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Method = TypeVar("Method", bound=Callable[..., Awaitable[web.StreamResponse]])
-ROUTE = "stand_in_route"
-
-
-def route(method: str, path: str) -> Callable[[Method], Method]:
-    """Marks a stand-in's handler with the requests it answers; StandIn.application() finds it."""
-
-    def mark(handler: Method) -> Method:
-        setattr(handler, ROUTE, (method, path))
-        return handler
-
-    return mark
-
-
-@dataclass
-class StandIn:
-    """What every stand-in does alike: count the requests to each path, and serve its @route handlers."""
-
-    hits: Counter[str] = field(default_factory=Counter)
-
-    def application(self) -> web.Application:
-        app = web.Application(middlewares=[self._count])
-        for name in dir(type(self)):
-            answers = getattr(getattr(type(self), name, None), ROUTE, None)
-            if answers is not None:
-                method, path = answers
-                app.router.add_route(method, path, getattr(self, name))
-        return app
-
-    @web.middleware
-    async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        self.hits[request.path] += 1
-        return await self.answer(request, handler)
-
-    async def answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        return await handler(request)
-
-
-@dataclass
 class FakeMal(StandIn):
     user: str = "kometa_fan"
     user_id: int = 1234567
@@ -113,24 +73,18 @@ class FakeMal(StandIn):
     grants: dict[str, Grant] = field(default_factory=dict)
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token → client_id (live ones)
     access_tokens: dict[str, float] = field(default_factory=dict)  # token → expiry
-    scripted: dict[str, list[Scripted]] = field(default_factory=dict)
     last_token_form: dict[str, str] = field(default_factory=dict)
     pending: dict[str, dict[str, str]] = field(default_factory=dict)
-    slow: dict[str, float] = field(default_factory=dict)  # path → seconds to wait before really answering
 
     def register(self, redirect_uri: str = "http://localhost/", secret: bool = True) -> App:
         app = App(secrets.token_hex(16), secrets.token_hex(32) if secret else None, [redirect_uri])
         self.apps[app.client_id] = app
         return app
 
-    def script(self, path: str, *answers: Scripted) -> None:
-        """The next answers to `path` (e.g. "/v2/users/@me"), before normal service resumes."""
-        self.scripted.setdefault(path, []).extend(answers)
-
     def issue_tokens(self, client_id: str) -> dict[str, str | int]:
         access = self._jwt(client_id)
         refresh = "def50200" + secrets.token_hex(380)
-        self.access_tokens[access] = time.time() + self.access_lifetime
+        self.access_tokens[access] = self.clock() + self.access_lifetime
         self.refresh_tokens[refresh] = client_id
         return {
             "token_type": "Bearer",
@@ -143,7 +97,7 @@ class FakeMal(StandIn):
         def part(data: dict[str, object]) -> str:
             return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
 
-        now, jti = int(time.time()), secrets.token_hex(40)
+        now, jti = int(self.clock()), secrets.token_hex(40)
         header = part({"typ": "JWT", "alg": "RS256", "jti": jti})
         payload = part(
             {
@@ -158,16 +112,6 @@ class FakeMal(StandIn):
         )
         signature = base64.urlsafe_b64encode(secrets.token_bytes(512)).rstrip(b"=").decode()
         return f"{header}.{payload}.{signature}"
-
-    async def answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """A scripted answer first, if one waits for this path; else the real one (after `slow`)."""
-        queue = self.scripted.get(request.path)
-        if queue:
-            answer = queue.pop(0)
-            await asyncio.sleep(answer.delay)
-            return web.Response(status=answer.status, text=answer.body, content_type=answer.content_type)
-        await asyncio.sleep(self.slow.get(request.path, 0))
-        return await handler(request)
 
     @route("GET", "/v1/oauth2/authorize")
     async def authorize(self, request: web.Request) -> web.StreamResponse:
@@ -223,7 +167,7 @@ class FakeMal(StandIn):
         if not allow:
             return f"{p['redirect']}?{urlencode({**state, **DENIED})}"
         code = secrets.token_hex(521)  # 1,042 hex characters, like a real one
-        self.grants[code] = Grant(p["client_id"], p["challenge"], p["redirect"], bool(p["sent"]), time.time() + 600)
+        self.grants[code] = Grant(p["client_id"], p["challenge"], p["redirect"], bool(p["sent"]), self.clock() + 600)
         return f"{p['redirect']}?{urlencode({'code': code, **state})}"
 
     @route("POST", "/v1/oauth2/token")
@@ -265,7 +209,7 @@ class FakeMal(StandIn):
                 MISSING,
                 "Authorization code has been revoked",
             )
-        if grant.expires < time.time():
+        if grant.expires < self.clock():
             return error(400, "invalid_request", MISSING, "Authorization code has expired")
         if grant.client_id != app.client_id:
             return error(
@@ -289,9 +233,11 @@ class FakeMal(StandIn):
         return web.json_response(self.issue_tokens(app.client_id))
 
     def _refresh_grant(self, app: App, form: dict[str, str]) -> web.Response:
-        owner = self.refresh_tokens.get(form.get("refresh_token", ""))
+        sent = form.get("refresh_token", "")
+        owner = self.refresh_tokens.get(sent)
         if owner is None:
-            return error(401, "invalid_request", "The refresh token is invalid.", "Token has been revoked")
+            hint = "Token has been revoked" if sent.startswith("def50200") else "Cannot decrypt the refresh token"
+            return error(401, "invalid_request", "The refresh token is invalid.", hint)
         if owner != app.client_id:
             return error(401, "invalid_request", "The refresh token is invalid.", "Token is not linked to client")
         del self.refresh_tokens[form["refresh_token"]]  # rotation: the old one dies now
@@ -300,7 +246,7 @@ class FakeMal(StandIn):
     @route("GET", "/v2/users/@me")
     async def me(self, request: web.Request) -> web.StreamResponse:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if self.access_tokens.get(token, 0) < time.time():
+        if self.access_tokens.get(token, 0) < self.clock():
             return web.json_response(
                 {"error": "invalid_token"},
                 status=401,
@@ -360,15 +306,35 @@ async def serve(
     return await serve_app(fake.application(), host, port, tls)
 
 
-async def serve_app(
-    application: web.Application, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
-) -> tuple[web.AppRunner, str]:
-    """Any stand-in's app on a socket bound here (port 0: one the system picks), over TLS with `tls`."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.bind((host, port))
-    # A client that goes away (killed, timed out) ends its request here too, as on a real server: no
-    # stand-in keeps waiting out a scripted delay for nobody.
-    runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
-    await runner.setup()
-    await web.SockSite(runner, sock, ssl_context=tls).start()
-    return runner, f"{'https' if tls else 'http'}://{host}:{sock.getsockname()[1]}"
+def env_for(base: str) -> dict[str, str]:
+    """The variables that point malcapture's MyAnimeList side at the stand-in."""
+    return {"MALCAPTURE_OAUTH_URL": f"{base}/v1/oauth2", "MALCAPTURE_API_URL": f"{base}/v2"}
+
+
+@contextlib.asynccontextmanager
+async def demo() -> AsyncIterator[Demo]:
+    fake = FakeMal()
+    runner, base = await serve(fake)
+
+    async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
+        from malcapture.login.session import Io, LoginOptions
+        from malcapture.services.mal import SERVICE
+
+        redirect = f"http://localhost:{free_port()}/"
+        app = fake.register(redirect)
+        opts = LoginOptions(config, SERVICE, app.client_id, app.secret, redirect_uri=redirect, timeout=120, yes=True)
+        io = Io(reporter, env=env)
+        if headless:  # the demo is the browser and the user: it opens the page and clicks Allow
+            io.open_browser, io.headless = _scripted_browser, lambda env: None
+        return await SERVICE.login_async(opts, io)
+
+    try:
+        yield Demo(env_for(base), "the loopback login", login)
+    finally:
+        await runner.cleanup()
+
+
+def _scripted_browser(url: str) -> bool:
+    # Called on its own thread, like a browser process of its own.
+    status, _ = asyncio.run(play_browser(url))
+    return status == 200

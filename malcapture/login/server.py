@@ -1,42 +1,46 @@
-"""The short-lived aiohttp server that catches the service's redirect on already-bound sockets.
+"""The short-lived aiohttp server that catches what comes back to this machine, on already-bound sockets.
 
-The handler resolves one future with what came back, then waits for the flow to say how it
-ended, so the browser's page can name the account and the file (or what went wrong).
+A login hands it a `judge` for the query of a request to its path: an OAuth redirect's code and
+state, or Plex's bare "done". The first request judged good resolves `result`; its browser then
+waits for the login to say how it ended, so the page can name the account and the file (or what
+went wrong). Everything else is answered and summed up, never logged one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Generic, TypeVar
 
 from aiohttp import web
 
-from malcapture import pages
 from malcapture.errors import InputRejected
-from malcapture.redirect import Callback, RedirectTarget, read_callback
+from malcapture.login import pages
+from malcapture.login.redirect import RedirectTarget
 
-PAGE_WAIT = 120.0  # how long a browser waits for the page while the flow exchanges and saves
+T = TypeVar("T")
+PAGE_WAIT = 120.0  # how long a browser waits for the page while the login exchanges and saves
 
 
 def render(page: pages.Page) -> web.Response:
     return web.Response(status=page.status, text=page.html(), headers=pages.HEADERS)
 
 
-class CallbackServer:
+class CallbackServer(Generic[T]):
     def __init__(
         self,
         sockets: list[socket.socket],
         target: RedirectTarget,
-        state: str,
+        judge: Callable[[Mapping[str, str]], T],
         on_rejected: Callable[[str], None],
     ) -> None:
         self._sockets = sockets
         self._target = target
-        self._state = state
+        self._judge = judge
         self._on_rejected = on_rejected
         loop = asyncio.get_running_loop()
-        self.result: asyncio.Future[Callback] = loop.create_future()
+        self.result: asyncio.Future[T] = loop.create_future()
         self._page: asyncio.Future[pages.Page] = loop.create_future()
         self._runner: web.AppRunner | None = None
 
@@ -50,7 +54,7 @@ class CallbackServer:
             await web.SockSite(self._runner, sock).start()
 
     def finish(self, page: pages.Page) -> None:
-        """Tell the waiting browser how the flow ended."""
+        """Tell the waiting browser how the login ended."""
         if not self._page.done():
             self._page.set_result(page)
 
@@ -69,11 +73,11 @@ class CallbackServer:
         if self.result.done():
             return render(pages.rejected("This login has already received its redirect."))
         try:
-            callback = read_callback(request.query, self._state)
+            judged = self._judge(request.query)
         except InputRejected as exc:
             self._on_rejected(f"Ignored a request to the redirect URL: {exc.what}")
             return render(pages.rejected(exc.what))
-        self.result.set_result(callback)
+        self.result.set_result(judged)
         try:
             page = await asyncio.wait_for(asyncio.shield(self._page), PAGE_WAIT)
         except asyncio.TimeoutError:

@@ -12,13 +12,15 @@ from urllib.parse import parse_qs, urlsplit
 from malcapture.errors import InputRejected, UsageError
 
 DEFAULT_REDIRECT_URI = "http://localhost/"
-REGISTER_ADVICE = (
-    "Register a redirect URL such as http://localhost:8765/ in your app (MyAnimeList: "
-    "https://myanimelist.net/apiconfig; Trakt: https://developer.trakt.tv) and pass it with --redirect-uri."
-)
-# What a bare code may look like: MAL's are ~1,000 hex characters; allow any URL-safe token.
+# What a bare code may look like: some services' are ~1,000 hex characters; allow any URL-safe token.
 BARE_CODE = re.compile(r"[A-Za-z0-9._~-]{16,}")
 INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00a0"  # what copy-paste brings along unseen
+
+
+def register_advice(apps: str) -> str:
+    return (
+        f"Register a redirect URL such as http://localhost:8765/ in your app ({apps}) and pass it with --redirect-uri."
+    )
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class RedirectTarget:
     host: str
     port: int
     path: str
+    register: str  # how to register another redirect URL, where the user's app is
 
     @property
     def sent_uri(self) -> str | None:
@@ -59,30 +62,31 @@ class RedirectTarget:
         return port == self.port and (host == self.host or _is_loopback_literal(host))
 
 
-def parse_redirect_uri(uri: str | None) -> RedirectTarget:
+def parse_redirect_uri(uri: str | None, apps: str) -> RedirectTarget:
     explicit = uri is not None
     text = uri if uri is not None else DEFAULT_REDIRECT_URI
     where = f"--redirect-uri {text!r}"
+    advice = register_advice(apps)
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"{where} is not a valid URL: {exc}.", REGISTER_ADVICE) from None
+        raise UsageError(f"{where} is not a valid URL: {exc}.", advice) from None
     if parts.scheme != "http":
         raise UsageError(
             f"{where} must start with http:// — malcapture listens for the redirect with a plain "
             "web server on this machine.",
-            REGISTER_ADVICE,
+            advice,
         )
     if not parts.hostname:
-        raise UsageError(f"{where} has no host name.", REGISTER_ADVICE)
+        raise UsageError(f"{where} has no host name.", advice)
     if parts.fragment or text.endswith("#"):
-        raise UsageError(f"{where} has a #fragment, which OAuth redirect URLs may not have.", REGISTER_ADVICE)
+        raise UsageError(f"{where} has a #fragment, which OAuth redirect URLs may not have.", advice)
     if parts.username is not None or parts.password is not None:
-        raise UsageError(f"{where} contains a user name or password.", REGISTER_ADVICE)
+        raise UsageError(f"{where} contains a user name or password.", advice)
     if text != text.strip() or any(c in text for c in INVISIBLE):
-        raise UsageError(f"{where} has spaces or invisible characters around it.", REGISTER_ADVICE)
-    return RedirectTarget(text, explicit, parts.hostname, port or 80, parts.path or "/")
+        raise UsageError(f"{where} has spaces or invisible characters around it.", advice)
+    return RedirectTarget(text, explicit, parts.hostname, port or 80, parts.path or "/", advice)
 
 
 def is_loopback_host(host: str) -> bool:

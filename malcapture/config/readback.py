@@ -1,8 +1,8 @@
 """Where a spliced config can be re-read in part: the changed section alone, when that proves the whole.
 
 Before writing, the new text is parsed again and compared with what was intended. ruamel.yaml
-takes about half a second for 5,000 lines, so when the edits all lie inside the top-level `mal:`
-entry, only that entry is re-read. The text around it is then byte for byte the old text, which
+takes about half a second for 5,000 lines, so when the edits all lie inside one top-level
+entry (the section changed), only that entry is re-read. The text around it is then byte for byte the old text, which
 parsed before, and a block-mapping entry that parses on its own cannot change how the lines after
 it parse. The conditions below keep out what could: directives, more than one document, a
 `...` end marker, a flow-style root, and anchors (other entries may alias them). Anything
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from malcapture.splice import Edit
+from malcapture.config.splice import Edit
 
 UNUSUAL = re.compile(r"^(%|\.\.\.|---.*\S)", re.MULTILINE)  # a directive, an end marker, `--- value`
 

@@ -11,7 +11,7 @@ import socket
 import sys
 
 from malcapture.errors import PortConflict
-from malcapture.redirect import REGISTER_ADVICE, RedirectTarget
+from malcapture.login.redirect import RedirectTarget
 
 IN_USE = {errno.EADDRINUSE, 10048}  # 10048: WSAEADDRINUSE
 DENIED = {errno.EACCES, errno.EPERM, 10013}  # 10013: WSAEACCES, also Windows' reserved port ranges
@@ -37,7 +37,7 @@ def claim(target: RedirectTarget, bind_host: str | None = None) -> list[socket.s
                     continue  # no IPv6 (or IPv4) on this machine: the browser cannot use it either
                 raise PortConflict(*_explain(target, host, code, exc)) from None
         if not sockets:
-            raise PortConflict(f"No loopback address could be bound for {target.uri}.", REGISTER_ADVICE)
+            raise PortConflict(f"No loopback address could be bound for {target.uri}.", target.register)
     except BaseException:
         for sock in sockets:
             sock.close()
@@ -133,13 +133,13 @@ def _explain(target: RedirectTarget, host: str, code: int | None, exc: OSError) 
             if target.port < 1024
             else "Windows reserves some port ranges (see `netsh int ipv4 show excludedportrange tcp`)"
         )
-        return (f"malcapture may not listen on {where}: {reason}.", REGISTER_ADVICE)
-    return (f"malcapture cannot listen on {where}: {exc.strerror or exc}.", REGISTER_ADVICE)
+        return (f"malcapture may not listen on {where}: {reason}.", target.register)
+    return (f"malcapture cannot listen on {where}: {exc.strerror or exc}.", target.register)
 
 
 def _fixes(target: RedirectTarget) -> str:
     return (
         f"Fix: stop that server (find it with `sudo ss -ltnp 'sport = :{target.port}'` or "
-        f"`lsof -i :{target.port}`), or {REGISTER_ADVICE[0].lower()}{REGISTER_ADVICE[1:-1]} "
+        f"`lsof -i :{target.port}`), or {target.register[0].lower()}{target.register[1:-1]} "
         "(or set MALCAPTURE_REDIRECT_URI)."
     )

@@ -1,4 +1,4 @@
-"""refresh and check against the fake MAL, and MAL's failures in plain words."""
+"""MyAnimeList (services/mal.py): check and refresh against its stand-in, and its failures in plain words."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from malcapture.endpoints import Endpoints
-from malcapture.errors import MalError, NetworkError
-from malcapture.fakemal import Scripted
-from malcapture.mal import MalClient
+from malcapture.errors import NetworkError, ServiceError
+from malcapture.services.base import Credentials, Setup
+from malcapture.services.mal import MalClient
+from malcapture.standins.base import Scripted
 from tests.helpers import Mal, free_port, run_cli, run_here, stored
 
 
@@ -100,7 +100,8 @@ async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
 
 
 def client(mal: Mal, timeout: float = 5.0) -> MalClient:
-    return MalClient(Endpoints(f"{mal.base}/v1/oauth2", f"{mal.base}/v2", timeout), lambda _: None, backoff=0.01)
+    env = mal.env(MALCAPTURE_HTTP_TIMEOUT=str(timeout))
+    return MalClient(Setup(env, lambda _: None, Credentials(mal.app.client_id, mal.app.secret), backoff=0.01))
 
 
 @pytest.mark.parametrize(
@@ -125,8 +126,8 @@ async def test_mal_errors_are_put_in_plain_words(mal: Mal, status: int, body: st
     kind = "text/html" if body.startswith("<") else "application/json"
     mal.fake.script("/v1/oauth2/token", Scripted(status, body, kind))
     async with client(mal) as mal_client:
-        with pytest.raises(MalError) as caught:
-            await mal_client.exchange_code(mal.app.client_id, mal.app.secret, "c", "v" * 64, None)
+        with pytest.raises(ServiceError) as caught:
+            await mal_client.exchange_code("c", "v" * 64, None)
     message = str(caught.value)
     assert f"HTTP {status}" in message
     assert words in message
@@ -137,12 +138,12 @@ async def test_whoami_retries_5xx_but_the_code_exchange_does_not(mal: Mal) -> No
     mal.fake.script("/v2/users/@me", Scripted(503, "busy", "text/plain"), Scripted(502, "busy", "text/plain"))
     token = str(mal.fake.issue_tokens(mal.app.client_id)["access_token"])
     async with client(mal) as mal_client:
-        assert await mal_client.whoami(token) == "kometa_fan"
+        assert (await mal_client.verify({"access_token": token})).name == "kometa_fan"
     assert mal.fake.hits["/v2/users/@me"] == 3
     mal.fake.script("/v1/oauth2/token", Scripted(503, "busy", "text/plain"))
     async with client(mal) as mal_client:
-        with pytest.raises(MalError, match="HTTP 503"):
-            await mal_client.exchange_code(mal.app.client_id, mal.app.secret, "c", "v" * 64, None)
+        with pytest.raises(ServiceError, match="HTTP 503"):
+            await mal_client.exchange_code("c", "v" * 64, None)
     assert mal.fake.hits["/v1/oauth2/token"] == 1
 
 
@@ -150,15 +151,15 @@ async def test_a_slow_answer_past_the_timeout_is_reported(mal: Mal) -> None:
     mal.fake.script("/v1/oauth2/token", Scripted(200, "{}", delay=0.6))  # twice the client's patience
     async with client(mal, timeout=0.3) as mal_client:
         with pytest.raises(NetworkError, match="did not answer in time"):
-            await mal_client.exchange_code(mal.app.client_id, mal.app.secret, "c", "v" * 64, None)
+            await mal_client.exchange_code("c", "v" * 64, None)
     await asyncio.sleep(0)
 
 
 async def test_a_refused_connection_names_the_host_and_is_not_asked_again() -> None:
     port = free_port()
     log: list[str] = []
-    mal_client = MalClient(Endpoints(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port}", 2), log.append)
-    async with mal_client:
+    env = {"MALCAPTURE_OAUTH_URL": f"http://127.0.0.1:{port}", "MALCAPTURE_API_URL": f"http://127.0.0.1:{port}"}
+    async with MalClient(Setup(env, log.append)) as mal_client:
         with pytest.raises(NetworkError, match=f"Could not reach 127.0.0.1:{port}.*connection failed"):
-            await mal_client.whoami("x")
+            await mal_client.verify({"access_token": "x"})
     assert [line for line in log if line.startswith("GET ")] == [f"GET http://127.0.0.1:{port}/users/@me"]

@@ -1,4 +1,4 @@
-"""Rewrite the values of one section (`mal:`, `trakt:`) of a YAML text in place, leaving every other byte as it was.
+"""Rewrite the values of one section of a YAML text in place, leaving every other byte as it was.
 
 ruamel.yaml's composed nodes say where each key and value sits; we replace just those spans,
 insert missing keys as lines in the file's own indentation and line ending, and append a

@@ -1,0 +1,165 @@
+"""The loopback login after the browser opens: serve on the bound sockets, wait for the redirect or a
+paste (checking the app's secret meanwhile), then exchange the code and keep the tokens.
+
+Loaded only once the browser has been asked to open (see loopback.py): it brings asyncio and aiohttp.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, cast
+
+from malcapture import browser
+from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
+from malcapture.login import pages
+from malcapture.login.keep import Destination, Kept, keep_issued
+from malcapture.login.loopback import Started
+from malcapture.login.redirect import Authorized, Callback, Refused, parse_paste, read_callback
+from malcapture.login.server import CallbackServer
+from malcapture.login.session import Io, LoginOptions, LoginResult
+from malcapture.services.base import Service, Setup, TokenClient
+
+
+async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
+    server = await _serve(started, io) if started.sockets else None
+    try:
+        setup = Setup(io.env, io.reporter.debug, started.prepared.creds)
+        async with opts.service.client(setup) as client:
+            async with warm(client, client.warm_urls):  # the exchange and the check: one round trip each
+                callback = await _wait(server, started, opts, io, client)
+            result = await _finish(callback, started, opts, io, client)
+    except MalcaptureError as exc:
+        if server:
+            server.finish(pages.failure(exc.what, exc.advice))
+        raise
+    else:
+        if server:
+            saved = str(result.saved_to) if result.saved_to else None
+            server.finish(pages.success(result.account.name if result.account else None, saved, opts.service))
+        return result
+    finally:
+        if server:
+            await server.close()
+
+
+async def _serve(started: Started, io: Io) -> CallbackServer[Callback]:
+    server = CallbackServer(
+        list(started.sockets), started.target, lambda query: read_callback(query, started.state), io.reporter.warn
+    )
+    await server.start()
+    return server
+
+
+async def _wait(
+    server: CallbackServer[Callback] | None, started: Started, opts: LoginOptions, io: Io, client: TokenClient
+) -> Callback:
+    deadline = io.until(opts.timeout)
+    can_paste = io.paste.can_deliver()
+    title = opts.service.title
+    if server and not can_paste:
+        io.reporter.info(f"Waiting until {deadline} for {title}'s redirect only (standard input is not a terminal).")
+    else:
+        how = f"for {title}'s redirect, or for" if server else "for"
+        io.reporter.info(
+            f"Waiting until {deadline} {how} the address the browser shows after you click Allow "
+            "— paste it here and press Enter."
+        )
+    browser.warn_if_unopened(started.browser, io.reporter.warn)
+    paste = asyncio.ensure_future(_read_pastes(io, started, paste_only=server is None))
+    secret = asyncio.ensure_future(client.check_secret())  # a wrong secret is found before the code is spent
+    waiting: set[asyncio.Future[Any]] = {paste, secret} | ({server.result} if server else set())
+    ends = io.clock.now() + opts.timeout
+    try:
+        while True:
+            left = max(0.0, ends - io.clock.now())
+            done, waiting = await asyncio.wait(waiting, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                what = "No redirect arrived and nothing was pasted" if can_paste else "No redirect arrived"
+                raise TimedOut(f"{what} within {opts.timeout:g} seconds; the config was not changed.", started.advice)
+            callback = next((f.result() for f in done if f is not secret), None)  # a wrong secret raises here
+            if secret in done:
+                secret.result()
+            if callback is not None:
+                await secret  # asked while the user read the consent page: its answer is here by now
+                return cast(Callback, callback)
+    finally:
+        paste.cancel()
+        secret.cancel()
+        for task in (paste, secret):  # the terminal's modes come back before anything else is printed
+            with contextlib.suppress(asyncio.CancelledError, MalcaptureError):
+                await task
+
+
+async def _read_pastes(io: Io, started: Started, paste_only: bool) -> Callback:
+    while True:
+        line = await io.paste.next_line()
+        if line is None:
+            if io.paste.interactive:
+                raise UsageError("Input ended (Ctrl-D), so the login was stopped; the config was not changed.")
+            if paste_only:
+                raise UsageError(
+                    "Standard input ended before a redirect URL was pasted; the config was not changed.",
+                    started.advice,
+                )
+            await asyncio.Event().wait()  # the server may still deliver: wait with it
+        try:
+            return parse_paste(line or "", started.state)
+        except InputRejected as exc:
+            if line and line.strip():
+                io.reporter.warn(f"{exc.what} Paste again:")
+
+
+@contextlib.asynccontextmanager
+async def warm(client: TokenClient, urls: Sequence[str]) -> AsyncIterator[None]:
+    """While the block waits for the user, keep the connections the next requests need open and ready."""
+    warming = asyncio.ensure_future(client.keep_warm(urls))
+    try:
+        yield
+    finally:
+        warming.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warming
+
+
+async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io, client: TokenClient) -> LoginResult:
+    if isinstance(callback, Refused):
+        raise refusal(callback, opts.service)
+    assert isinstance(callback, Authorized)
+    io.reporter.info("Got the code; exchanging it for tokens…")
+    prepared = started.prepared
+    dest = Destination(
+        opts.service,
+        prepared.config,
+        prepared.place,
+        prepared.creds,
+        folder=opts.config_path.absolute().parent,
+        print_only=opts.print_block,
+        verify=opts.verify,
+    )
+    code, verifier, sent = callback.code, started.verifier, started.target.sent_uri
+    kept = await keep_issued(lambda: client.exchange_code(code, verifier, sent), client, dest, io.reporter, io.env)
+    return result_of(kept)
+
+
+def result_of(kept: Kept) -> LoginResult:
+    saved = kept.saved
+    return LoginResult(
+        kept.account, saved.path if saved else None, printed=saved is None, changes=saved.changes if saved else ()
+    )
+
+
+def refusal(callback: Refused, service: Service) -> MalcaptureError:
+    said = " — ".join(part for part in (callback.message, callback.hint) if part)
+    title = service.title
+    if callback.denied:
+        return AccessDenied(
+            f"Access was denied on {title}" + (f" ({said})." if said else "."),
+            f"Run `{service.command()}` again and click Allow to let Kometa use your {title} account.",
+        )
+    return ServiceError(
+        f"{title} refused the authorization: {callback.error}" + (f" — {said}" if said else ""),
+        f"Check the client ID and the redirect URL registered in your {title} app, "
+        f"then run `{service.command()}` again.",
+    )

@@ -1,0 +1,154 @@
+"""What a service is to the rest of malcapture: one `Service` value, read as data.
+
+Generic code (the CLI, the login machinery, the config, check, refresh, status, the demo) reads
+these fields and calls these functions; it never names a service. A service's module keeps its
+heavy imports inside its functions, so that reading the table costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
+
+from malcapture.config.place import SPENT, Fill, Place, Set, Want, Wants
+from malcapture.errors import UsageError
+from malcapture.tokens import TokenSet
+
+if TYPE_CHECKING:
+    from malcapture.login.session import Io, LoginOptions, LoginResult
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str | None = field(repr=False)
+
+
+@dataclass(frozen=True)
+class App:
+    """A service whose tokens belong to an app the user registers there: its ID and secret."""
+
+    env: tuple[str, str]  # the variables for --client-id and --client-secret
+    id_length: int  # a client ID is this many hexadecimal characters
+    apps: str  # where the user finds the app's ID and secret
+    lone_id: str  # what to say when the app has an ID but no secret
+    redirect_help: str  # what --redirect-uri is for it
+    wrong_id: str = ""  # how a wrong client ID shows itself there, if it does
+    redirect_env: str | None = None  # the variable for --redirect-uri, if it has one
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A login's other way, as an option (--manual, --pin, --link)."""
+
+    name: str
+    help: str
+
+
+@dataclass(frozen=True)
+class Account:
+    """Whose the tokens are, and what the user should know about them (a read-only server…)."""
+
+    name: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a service's client is made from."""
+
+    env: Mapping[str, str]
+    log: Callable[[str], None]
+    creds: Credentials | None = None
+    settings: Mapping[str, str | None] = field(default_factory=dict)  # other values of its section (a URL)
+    folder: Path | None = None  # the config's folder
+    backoff: float = 0.5  # seconds before a request that got no answer is tried again (then twice as long)
+
+
+class TokenClient(Protocol):
+    """A service's HTTP side. Every client can check an account; the rest is for services with an app."""
+
+    async def __aenter__(self) -> TokenClient: ...
+    async def __aexit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None: ...
+    @property
+    def warm_urls(self) -> tuple[str, ...]: ...
+    async def keep_warm(self, urls: Sequence[str]) -> None: ...
+    async def verify(self, tokens: Mapping[str, object]) -> Account: ...
+    async def exchange_code(self, code: str, verifier: str, redirect_uri: str | None) -> TokenSet: ...
+    async def refresh(self, refresh_token: str) -> TokenSet: ...
+    async def check_secret(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str  # its section of Kometa's config, and its name in `status --json`
+    title: str  # in words
+    group: str | None  # `malcapture GROUP …`; None: the bare `malcapture`
+    summary: str  # what it does for Kometa, in a line
+    token_keys: tuple[str, ...]  # what a login writes, as Kometa writes it, in its order
+    tokens_under: str | None  # the mapping inside the section that holds them (None: the section itself)
+    spent: str | None  # a key holding a single-use code, emptied after a save (Kometa would retry it and fail)
+    app: App | None  # None: no app of the user's own (its tokens are not tied to a client ID)
+    alternative: Flag  # the login's other way
+    login_help: str
+    done: str  # what the user did, in the past tense: "Authorized", "Signed in"
+    stand_in: TokenSet  # tokens of the shape it issues, to prove a save before anything is spent
+    login: Callable[[LoginOptions, Io], LoginResult]  # for the CLI: may open the browser before asyncio loads
+    login_async: Callable[[LoginOptions, Io], Awaitable[LoginResult]]  # the same, inside a running event loop
+    client: Callable[[Setup], TokenClient]
+    expiry: Callable[[Mapping[str, object]], datetime | None] | None  # None: its token does not expire
+    sample: str  # its section in the demo's config
+    needs: tuple[str, ...] = ()  # other settings of its section its client reads (a server's URL)
+    owner: Callable[[str], str | None] | None = None  # whose an access token is, read from it offline
+    # The page that asks the user to authorize the app (env, client ID, PKCE verifier, state, redirect URI):
+    # services that can redirect the browser back with a code have one.
+    authorize_url: Callable[[Mapping[str, str], str, str, str, str | None], str] | None = None
+
+    @property
+    def refreshable(self) -> bool:
+        return self.stand_in.refresh is not None
+
+    def command(self, *words: str) -> str:
+        """How the user runs one of its commands: `malcapture trakt refresh`, or `malcapture refresh`."""
+        return " ".join(["malcapture", *([self.group] if self.group else []), *words])
+
+    def place(self, library: str | None = None) -> Place:
+        """Its section: at the root, or (a second server's) inside one library's settings."""
+        path = ("libraries", library, self.name) if library else (self.name,)
+        return Place(path, self.title, self.tokens_under)
+
+    def wants(self, tokens: TokenSet, creds: Credentials | None, extra: Wants | None = None) -> Wants:
+        """What a login or refresh writes, in Kometa's order: the app's ID and secret (filled when blank
+        or different: tokens belong to one app), `extra` (a server's URL), the spent code, the tokens."""
+        wants: dict[str, Want | Wants] = {}
+        if creds is not None:
+            wants |= {"client_id": Fill(creds.client_id), "client_secret": Fill(creds.client_secret or "")}
+        wants |= extra or {}
+        if self.spent:
+            wants[self.spent] = SPENT
+        values: dict[str, Want | Wants] = {key: Set(value) for key, value in tokens.values.items()}
+        if self.tokens_under:
+            wants[self.tokens_under] = values
+        else:
+            wants |= values
+        return wants
+
+
+def urls(env: Mapping[str, str], *named: tuple[str, str]) -> list[str]:
+    """Each variable's URL without a trailing slash, or its default."""
+    return [env.get(name, default).rstrip("/") for name, default in named]
+
+
+def http_timeout(env: Mapping[str, str]) -> float:
+    timeout = env.get("MALCAPTURE_HTTP_TIMEOUT", "30")
+    try:
+        seconds = float(timeout)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < 3600:
+        raise UsageError(f"MALCAPTURE_HTTP_TIMEOUT={timeout!r} is not a number of seconds above 0 (and below an hour).")
+    return seconds

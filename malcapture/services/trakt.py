@@ -1,0 +1,466 @@
+"""Trakt: the device flow (the default), Kometa's PIN flow (--pin), the loopback capture (--redirect-uri);
+its OAuth on auth.trakt.tv, /users/settings on api.trakt.tv; its failures in plain words.
+
+Facts: ../shared/TRAKT-OAUTH.md. Trakt's OAuth is Doorkeeper's, whose code grant checks the client
+before the grant: a code that cannot exist tells a wrong secret (401 invalid_client) from a right
+one (401 invalid_grant) and spends nothing. (Its refresh grant checks the token first, so it cannot.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from malcapture.errors import AccessDenied, ServiceError, TimedOut, UsageError
+from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.services.base import Account, App, Flag, Service, Setup, http_timeout, urls
+from malcapture.tokens import TokenSet
+
+if TYPE_CHECKING:
+    from malcapture.login.device import Pending
+    from malcapture.login.keep import Destination, Kept
+    from malcapture.login.prepare import Prepared
+    from malcapture.login.session import Io, LoginOptions, LoginResult
+
+URLS = (
+    ("MALCAPTURE_TRAKT_AUTH_URL", "https://auth.trakt.tv"),  # every /oauth/... request, since 2026
+    ("MALCAPTURE_TRAKT_API_URL", "https://api.trakt.tv"),
+    ("MALCAPTURE_TRAKT_URL", "https://trakt.tv"),  # the pages a browser opens
+)
+OOB = "urn:ietf:wg:oauth:2.0:oob"  # what Kometa registers, and sends in every exchange and refresh
+TOKEN_KEYS = ("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at")  # Kometa's order
+PIN = re.compile(r"[A-Za-z0-9]{4,32}")
+DELETED_APP = (
+    "Check the app at https://developer.trakt.tv (Your API Apps): in 2026 Trakt deleted the apps of free "
+    "accounts, and only VIP accounts can create new ones. Put the app's client ID and secret in trakt: "
+    "(or pass them), then run `malcapture trakt` again."
+)
+AUTHORIZE_AGAIN = "The refresh token no longer works (each one works once): run `malcapture trakt` to authorize again."
+ACCOUNT = "Sign in at https://trakt.tv to see why; Kometa cannot use this account until then."
+AGAIN = "Run `malcapture trakt` again for a new code."
+
+
+def login(opts: LoginOptions, io: Io) -> LoginResult:
+    """Device flow by default; `--pin` for Kometa's PIN page; `--redirect-uri` for the loopback capture."""
+    from malcapture import interrupts
+    from malcapture.login import loopback
+
+    if opts.alternative and opts.redirect_uri:
+        raise UsageError(
+            "use either --pin or --redirect-uri, not both.", "Run `malcapture trakt --help` for the ways in."
+        )
+    if opts.redirect_uri:
+        return loopback.run(opts, io)
+    return interrupts.run(login_async(opts, io))
+
+
+async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
+    from malcapture.login import loopback
+    from malcapture.login.capture import result_of
+    from malcapture.login.keep import Destination
+    from malcapture.login.prepare import prepare
+
+    if opts.alternative and opts.redirect_uri:
+        raise UsageError(
+            "use either --pin or --redirect-uri, not both.", "Run `malcapture trakt --help` for the ways in."
+        )
+    if opts.redirect_uri:
+        return await loopback.login(opts, io)
+    prepared = prepare(opts, io)
+    if prepared is None:
+        from malcapture.login.session import LoginResult
+
+        return LoginResult(None, None, kept=True)
+    dest = Destination(
+        SERVICE,
+        prepared.config,
+        prepared.place,
+        prepared.creds,
+        folder=opts.config_path.absolute().parent,
+        print_only=opts.print_block,
+        verify=opts.verify,
+    )
+    async with TraktClient(Setup(io.env, io.reporter.debug, prepared.creds)) as client:
+        if opts.alternative:
+            return result_of(await _pin(client, prepared, dest, opts, io))
+        return result_of(await _device(client, dest, opts, io))
+
+
+@dataclass(frozen=True)
+class DeviceCode:
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_url: str
+    expires_in: int
+    interval: int
+
+
+async def _device(client: TraktClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
+    from malcapture.login.capture import warm
+    from malcapture.login.device import poll_until, show_code
+    from malcapture.login.keep import keep_issued
+
+    device = await client.device_code()  # a deleted app (403) is explained here, before any browser
+    what = "Open this page on any device (phone, computer), sign in to Trakt and enter the code:"
+    show_code(device.verification_url, device.user_code, device.expires_in, opts, io, what)
+
+    def expired() -> TimedOut:
+        return TimedOut(
+            f"The code {device.user_code} expired before it was approved; the config was not changed.",
+            "Run `malcapture trakt` again and approve the new code within its time.",
+        )
+
+    async def attempt() -> Kept | Pending:
+        return await keep_issued(lambda: client.poll(device), client, dest, io.reporter, io.env)
+
+    polling = poll_until(attempt, device.interval, device.expires_in, io.clock, expired, io.reporter.debug)
+    async with warm(client, client.warm_urls):  # the polls keep auth.trakt.tv warm; this, the account check
+        return await _unless_wrong_secret(polling, client)
+
+
+async def _unless_wrong_secret(work: Any, client: TraktClient) -> Kept:
+    """The login's wait, stopped as soon as the app's secret turns out to be wrong."""
+    import asyncio
+
+    waiting = asyncio.ensure_future(work)
+    secret = asyncio.ensure_future(client.check_secret())
+    try:
+        done, _ = await asyncio.wait({waiting, secret}, return_when=asyncio.FIRST_COMPLETED)
+        if secret in done:
+            secret.result()
+        kept: Kept = await waiting
+        return kept
+    finally:
+        for task in (waiting, secret):
+            task.cancel()
+
+
+async def _pin(client: TraktClient, prepared: Prepared, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
+    from malcapture.login.keep import keep_issued
+
+    place, config = prepared.place, prepared.config
+    stored = config.setting(place, "pin", io.env) if config else None
+    if stored:
+        io.reporter.info("Using the PIN in trakt.pin (it works once).")
+        try:
+            kept = await keep_issued(lambda: client.exchange_code(stored, "", None), client, dest, io.reporter, io.env)
+            assert not isinstance(kept, type(None))
+            return kept
+        except ServiceError as exc:
+            if not exc.refused:
+                raise
+            io.reporter.warn(f"the PIN in trakt.pin was refused ({exc.what}) — it works once and only for minutes.")
+    if not io.paste.can_deliver():
+        raise UsageError(
+            "A PIN must be typed, but standard input is not a terminal and has nothing to read; "
+            "the config was not changed.",
+            "Run `malcapture trakt` (the device flow needs no typing), or put a fresh PIN in trakt.pin.",
+        )
+    assert prepared.creds is not None
+    url = authorize_url(io.env, prepared.creds.client_id, "", "", None)
+    io.reporter.info("Open this URL, sign in to Trakt, click Yes, and type here the PIN that Trakt shows:")
+    io.reporter.url(url)
+    io.reporter.info("(Trakt is retiring this PIN page: if it shows no PIN, run `malcapture trakt` instead.)")
+    if not opts.no_browser and io.headless(io.env) is None:
+        from malcapture import browser
+
+        io.reporter.info("Opening your browser…")
+        browser.warn_if_unopened(browser.open_in_background(io.open_browser, url), io.reporter.warn)
+    pin = await _read_pin(opts, io)
+    return await keep_issued(lambda: client.exchange_code(pin, "", None), client, dest, io.reporter, io.env)
+
+
+async def _read_pin(opts: LoginOptions, io: Io) -> str:
+    import asyncio
+
+    async def read() -> str:
+        while True:
+            line = await io.paste.next_line()
+            if line is None:
+                raise UsageError("Input ended before a PIN was typed; the config was not changed.")
+            if PIN.fullmatch(line.strip()):
+                return line.strip()
+            if line.strip():
+                io.reporter.warn("that is not a PIN (letters and digits, as Trakt shows it). Type it again:")
+
+    try:
+        return await asyncio.wait_for(read(), opts.timeout)
+    except asyncio.TimeoutError:
+        raise TimedOut(f"No PIN was typed within {opts.timeout:g} seconds; the config was not changed.") from None
+
+
+def authorize_url(env: Mapping[str, str], client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
+    """Trakt's authorize page: a PIN page for the oob URI, else a redirect back here carrying `state`."""
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri or OOB}
+    if redirect_uri is not None:
+        params["state"] = state  # a PIN page has no redirect to carry it
+    return f"{urls(env, *URLS)[2]}/oauth/authorize?{urlencode(params)}"
+
+
+class TraktClient(HttpClient):
+    """Bodies are JSON; API calls carry `trakt-api-version: 2` and `trakt-api-key: CLIENT_ID`."""
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff)
+        self.auth, self.api, self.web = urls(setup.env, *URLS)
+        self.creds = setup.creds
+
+    @property
+    def client_id(self) -> str:
+        return self.creds.client_id if self.creds else ""
+
+    @property
+    def warm_urls(self) -> tuple[str, ...]:
+        """The connections the code exchange and the account check will use."""
+        return (f"{self.auth}/oauth/token", f"{self.api}/users/settings")
+
+    async def device_code(self) -> DeviceCode:
+        answer = await self._post("/oauth/device/code", {"client_id": self.client_id}, "device code request")
+        if answer.status != 200:
+            raise explain(answer, "device code request")
+        data = json_object(answer, SERVICE.title, "device code request")
+        try:
+            code = DeviceCode(
+                str(data["device_code"]),
+                str(data["user_code"]),
+                str(data["verification_url"]),
+                int(data["expires_in"]),
+                int(data.get("interval", 5)),
+            )
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise ServiceError(
+                "Trakt answered the device code request without a usable code.", "Try again later."
+            ) from None
+        if not (0 < code.expires_in <= 86400 and 0 < code.interval <= code.expires_in):
+            raise ServiceError(
+                f"Trakt answered the device code request with a code valid for {code.expires_in} seconds, polled every "
+                f"{code.interval}: that cannot be right.",
+                "Try again later.",
+            )
+        return code
+
+    async def poll(self, device: DeviceCode) -> TokenSet | Pending:
+        from malcapture.login.device import Pending
+
+        secret = self.creds.client_secret if self.creds else None
+        body = {"code": device.device_code, "client_id": self.client_id, "client_secret": secret or ""}
+        answer = await self._post("/oauth/device/token", body, "approval check", idempotent=True)
+        status = answer.status
+        if status == 200:
+            return issued(answer, SERVICE.title, "approval check", "malcapture trakt", read_tokens)
+        if status == 429:
+            return Pending(slower=answer.retry_after or 0.0)
+        if status == 418:
+            raise AccessDenied("The code was denied on Trakt.", "Run `malcapture trakt` again and approve it.")
+        if status == 410:
+            raise TimedOut(
+                f"The code {device.user_code} expired before it was approved; the config was not changed.", AGAIN
+            )
+        if status in (404, 409):
+            what = "does not know this code" if status == 404 else "says this code was already used"
+            raise ServiceError(f"Trakt {what} (HTTP {status}).", AGAIN, status)
+        if status == 403:  # the app was deleted meanwhile
+            raise explain(answer, "approval check")
+        if status != 400:
+            self._log(f"Trakt answered HTTP {status}; still waiting")
+        return Pending()
+
+    async def exchange_code(self, code: str, verifier: str, redirect_uri: str | None) -> TokenSet:
+        return await self._token(
+            {"code": code, "redirect_uri": redirect_uri or OOB, "grant_type": "authorization_code"}, "code exchange"
+        )
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        body = {"refresh_token": refresh_token, "redirect_uri": OOB, "grant_type": "refresh_token"}
+        return await self._token(body, "refresh")
+
+    async def check_secret(self) -> None:
+        """A code that cannot exist: Trakt's code grant checks the client first, so a wrong secret is its answer."""
+        if self.creds is None:
+            return
+        body = {"code": f"malcapture-{secrets.token_hex(8)}", "redirect_uri": OOB, "grant_type": "authorization_code"}
+        try:
+            answer = await self._post("/oauth/token", self._with_client(body), "check of the client secret")
+        except ServiceError as exc:
+            self._log(f"the client secret could not be checked: {exc.what}")
+            return
+        if answer.status == 403:
+            raise explain(answer, "check of the client secret")
+        failure = explain(answer, "check of the client secret")
+        if answer.status == 401 and "invalid_client" in failure.what:
+            raise ServiceError(
+                f"{failure.what} — the client secret is wrong, so Trakt would refuse every token request with it.",
+                "Check the client ID and secret of your app at https://developer.trakt.tv.",
+                401,
+            )
+
+    async def verify(self, tokens: Mapping[str, object]) -> Account:
+        headers = {
+            "Authorization": f"Bearer {tokens['access_token']}",
+            "trakt-api-version": "2",
+            "trakt-api-key": self.client_id,
+            "Content-Type": "application/json",
+        }
+        answer = await self.send("GET", f"{self.api}/users/settings", "account check", idempotent=True, headers=headers)
+        if answer.status != 200:
+            raise explain(answer, "account check")
+        user = json_object(answer, SERVICE.title, "account check").get("user")
+        name = user.get("username") if isinstance(user, dict) else None
+        return Account(str(name or "an unnamed Trakt user"))
+
+    def _with_client(self, body: dict[str, str]) -> dict[str, str]:
+        secret = self.creds.client_secret if self.creds else None
+        return {**body, "client_id": self.client_id, "client_secret": secret or ""}
+
+    async def _token(self, body: dict[str, str], action: str) -> TokenSet:
+        answer = await self._post("/oauth/token", self._with_client(body), action)
+        if answer.status != 200:
+            raise explain(answer, action)
+        return issued(answer, SERVICE.title, action, "malcapture trakt", read_tokens)
+
+    async def _post(self, path: str, body: dict[str, str], action: str, idempotent: bool = False) -> Answer:
+        return await self.send("POST", f"{self.auth}{path}", action, idempotent=idempotent, json=body)
+
+
+def read_tokens(data: Mapping[str, Any]) -> TokenSet:
+    return TokenSet(
+        {
+            "access_token": data["access_token"],
+            "token_type": str(data.get("token_type") or "bearer"),
+            "expires_in": int(data["expires_in"]),
+            "refresh_token": data["refresh_token"],
+            "scope": str(data.get("scope") or "public"),
+            "created_at": int(data["created_at"]),
+        }
+    )
+
+
+def explain(answer: Answer, action: str) -> ServiceError:
+    """Trakt's refusal, with the HTTP status and what to do."""
+    status = answer.status
+    if status == 403:
+        return ServiceError(
+            f"Trakt answered the {action} with HTTP 403: the app of this client ID may have been deleted, "
+            "or the client ID is wrong.",
+            DELETED_APP,
+            status,
+        )
+    if status in (410, 423):
+        state = "deactivated" if status == 410 else "locked"
+        return ServiceError(
+            f"Trakt answered the {action} with HTTP {status}: this Trakt account is {state}.", ACCOUNT, status
+        )
+    if status == 429:
+        wait = f" (it asks to wait {answer.retry_after:g} seconds)" if answer.retry_after else ""
+        return ServiceError(
+            f"Trakt answered the {action} with HTTP 429: too many requests{wait}.", "Try again later.", status
+        )
+    data = _error_json(answer.body)
+    if data is not None:
+        error, description = str(data.get("error") or ""), str(data.get("error_description") or "")
+        said = f" — {description}" if description else ""
+        return ServiceError(
+            f"Trakt refused the {action}: HTTP {status} {error}{said}", _advice(status, error, action), status
+        )
+    if is_html(answer):
+        return ServiceError(
+            f"Trakt answered the {action} with HTTP {status} and a web page{titled(answer.body)} instead of JSON.",
+            "Trakt may be down or blocking this network: try again later.",
+            status,
+        )
+    return ServiceError(
+        f"Trakt answered the {action} with HTTP {status}.",
+        "Trakt had a problem of its own: try again in a few minutes." if status >= 500 else _advice(status, "", action),
+        status,
+    )
+
+
+def _error_json(body: str) -> Mapping[str, Any] | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and "error" in data else None
+
+
+def _advice(status: int, error: str, action: str) -> str:
+    if error == "invalid_client":
+        return "Check the client ID and secret of your app at https://developer.trakt.tv."
+    if action == "refresh":
+        return AUTHORIZE_AGAIN
+    if action == "account check" and status == 401:
+        return (
+            "The access token was refused: run `malcapture trakt refresh` (or `malcapture trakt` to authorize again)."
+        )
+    if error == "invalid_grant":
+        return (
+            "Codes and PINs work once and only for minutes, and the redirect URL must be one the app registered "
+            "exactly: run `malcapture trakt` again."
+        )
+    return "Run again with -v to see the exchange."
+
+
+def expiry(values: Mapping[str, object]) -> datetime | None:
+    """`created_at + expires_in` of the stored answer (Trakt's tokens are opaque, not JWTs)."""
+    try:
+        return datetime.fromtimestamp(int(str(values["created_at"])) + int(str(values["expires_in"])), tz=timezone.utc)
+    except (KeyError, ValueError, OverflowError, OSError):
+        return None
+
+
+SAMPLE = """\
+trakt:
+  client_id:
+  client_secret:
+  pin:
+  authorization:
+    access_token:
+    token_type:
+    expires_in:
+    refresh_token:
+    scope:
+    created_at:
+"""
+
+SERVICE = Service(
+    name="trakt",
+    title="Trakt",
+    group="trakt",
+    summary="Authorize Kometa on Trakt",
+    token_keys=TOKEN_KEYS,
+    tokens_under="authorization",
+    spent="pin",
+    app=App(
+        env=("TRAKT_CLIENT_ID", "TRAKT_CLIENT_SECRET"),
+        id_length=64,
+        redirect_help="Catch the redirect to this loopback URL registered in the Trakt app (e.g. http://localhost:8765/).",
+        apps="https://developer.trakt.tv (Your API Apps)",
+        lone_id="no client secret: Trakt needs the app's secret for every token request (developer.trakt.tv).",
+    ),
+    alternative=Flag("--pin", "Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first)."),
+    login_help="Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste).",
+    # Trakt's tokens: 64 hexadecimal characters, opaque; the answer says when it was made.
+    done="Authorized",
+    stand_in=TokenSet(
+        {
+            "access_token": "0" * 64,
+            "token_type": "bearer",
+            "expires_in": 86400,
+            "refresh_token": "0" * 64,
+            "scope": "public",
+            "created_at": 1_700_000_000,
+        }
+    ),
+    login=login,
+    login_async=login_async,
+    client=TraktClient,
+    expiry=expiry,
+    sample=SAMPLE,
+    authorize_url=authorize_url,
+)

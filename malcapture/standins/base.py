@@ -1,0 +1,124 @@
+"""What every stand-in does alike: serve its @route handlers on a socket bound here, count requests,
+answer scripted failures first, and read time from a clock that tests may hand in.
+
+Each service's stand-in (one module each, beside this one) is as faithful to the service as its
+facts file says (../shared/*-OAUTH.md, PLEX-AUTH.md): the tests prove nothing otherwise. The demo
+uses the same stand-ins; each module's `demo()` says how its login is played there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from malcapture.login.session import LoginResult
+    from malcapture.ui import Reporter
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Method = TypeVar("Method", bound=Callable[..., Awaitable[web.StreamResponse]])
+ROUTE = "stand_in_route"
+
+
+def route(method: str, path: str) -> Callable[[Method], Method]:
+    """Marks a stand-in's handler with the requests it answers; StandIn.application() finds it."""
+
+    def mark(handler: Method) -> Method:
+        setattr(handler, ROUTE, (method, path))
+        return handler
+
+    return mark
+
+
+@dataclass
+class Scripted:
+    status: int
+    body: str
+    content_type: str = "application/json"
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StandIn:
+    """Counts the requests to each path, answers scripted ones first (then `slow` ones late), serves @routes."""
+
+    hits: Counter[str] = field(default_factory=Counter)
+    scripted: dict[str, list[Scripted]] = field(default_factory=dict)
+    slow: dict[str, float] = field(default_factory=dict)  # path → seconds to wait before really answering
+    clock: Callable[[], float] = time.time  # what "now" is to the service
+    _requests: asyncio.Condition | None = field(default=None, repr=False)
+
+    def application(self) -> web.Application:
+        app = web.Application(middlewares=[self._answer])
+        for name in dir(type(self)):
+            answers = getattr(getattr(type(self), name, None), ROUTE, None)
+            if answers is not None:
+                method, path = answers
+                app.router.add_route(method, path, getattr(self, name))
+        return app
+
+    async def requested(self, path: str, times: int = 1) -> None:
+        """Until `path` has been requested `times` times (counted before it is answered)."""
+        condition = self._condition()
+        async with condition:
+            await condition.wait_for(lambda: self.hits[path] >= times)
+
+    def _condition(self) -> asyncio.Condition:
+        if self._requests is None:
+            self._requests = asyncio.Condition()
+        return self._requests
+
+    def script(self, path: str, *answers: Scripted) -> None:
+        """The next answers to `path` (e.g. "/v2/users/@me"), before normal service resumes."""
+        self.scripted.setdefault(path, []).extend(answers)
+
+    @web.middleware
+    async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.hits[request.path] += 1
+        condition = self._condition()
+        async with condition:
+            condition.notify_all()
+        queue = self.scripted.get(request.path)
+        if queue:
+            answer = queue.pop(0)
+            await asyncio.sleep(answer.delay)
+            return web.Response(
+                status=answer.status, text=answer.body, content_type=answer.content_type, headers=answer.headers
+            )
+        await asyncio.sleep(self.slow.get(request.path, 0))
+        return await handler(request)
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One service's part of `malcapture demo`: the variables that point malcapture at its stand-in,
+    and its login played against it (by the user at a desktop, or by the demo itself where no
+    browser can open)."""
+
+    env: Mapping[str, str]
+    how: str  # which login, in words
+    login: Callable[[Path, Mapping[str, str], str | None, Reporter], Awaitable[LoginResult]]
+
+
+async def serve_app(
+    application: web.Application, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, str]:
+    """Any stand-in's app on a socket bound here (port 0: one the system picks), over TLS with `tls`."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.bind((host, port))
+    # A client that goes away (killed, timed out) ends its request here too, as on a real server: no
+    # stand-in keeps waiting out a scripted delay for nobody.
+    runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
+    await runner.setup()
+    await web.SockSite(runner, sock, ssl_context=tls).start()
+    return runner, f"{'https' if tls else 'http'}://{host}:{sock.getsockname()[1]}"
