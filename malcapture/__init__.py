@@ -1,3 +1,3 @@
-"""Authorize Kometa's MyAnimeList connection without copy-paste."""
+"""Authorize Kometa's connections to the services it needs a person to sign in to, without copy-paste."""
 
 __version__ = "0.1.0"

@@ -22,12 +22,12 @@ from typer.core import TyperGroup
 from malcapture import __version__, interrupts, terminal
 from malcapture.errors import MalcaptureError
 from malcapture.services import SERVICES
-from malcapture.services.base import Service
+from malcapture.services.base import LoginOptions, Service
 from malcapture.ui import StderrReporter
 
 if TYPE_CHECKING:
     from malcapture.lifecycle import Job
-    from malcapture.login.session import Io, LoginOptions
+    from malcapture.login.session import Io
 
 T = TypeVar("T")
 HELP_FLAGS = ("-h", "--help", "--version", "-V")
@@ -228,7 +228,6 @@ def _service_commands(group: typer.Typer, service: Service) -> None:
         yes: YesOption = False,
     ) -> None:
         from malcapture.config.kometa import default_path
-        from malcapture.login.session import LoginOptions
 
         opts = LoginOptions(
             config_path=config or default_path(),
@@ -281,7 +280,7 @@ def _io(reporter: StderrReporter) -> "Io":
     return Io(reporter, ask=_ask if terminal.is_terminal(0) else None)
 
 
-def _login(opts: "LoginOptions", verbose: bool) -> None:
+def _login(opts: LoginOptions, verbose: bool) -> None:
     reporter = StderrReporter(verbose)
     result = _run(lambda: opts.service.login(opts, _io(reporter)))
     if result.kept:

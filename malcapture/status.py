@@ -26,7 +26,7 @@ async def status(path: Path, env: Mapping[str, str]) -> list[Report]:
 
 
 def line(found: Report) -> str:
-    """One report in words: `trakt: works: NAME; the access token expires …`, or what is wrong and the fix."""
+    """One report in words: `NAME: works: ACCOUNT; the access token expires …`, or what is wrong and the fix."""
     name = found.service.name
     if found.works:
         expiry = describe_expiry(found.service, found.expires_at, utc_now(), "the access token")

@@ -1,6 +1,6 @@
 """The user's terminal: keep its modes, put them back on every exit, and read one long pasted line.
 
-A canonical-mode terminal line is cut at 1,024 bytes on macOS, and MyAnimeList's redirect URLs are
+A canonical-mode terminal line is cut at 1,024 bytes on macOS, and a service's redirect URLs may be
 longer, so a line is read with the terminal in non-canonical mode and edited here (Backspace,
 Ctrl-U, Ctrl-D on an empty line, Enter). The read runs on the event loop, never on a thread that
 could outlive it, and the modes are restored as soon as the line ends or the read is cancelled.

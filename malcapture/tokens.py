@@ -19,7 +19,7 @@ def redact(secret: str | None) -> str:
 class TokenSet:
     """The values a service issued, under Kometa's keys and in Kometa's order; repr never shows them.
 
-    `access` names the key of the token that opens the account (`access_token`, Plex's `token`), and
+    `access` names the key of the token that opens the account (`access_token`, or just `token`), and
     `refresh` the key of the one that renews it (None: nothing renews it).
     """
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from malcapture.errors import UsageError
-from malcapture.login import loopback
+from malcapture.login import start as loopback
 from malcapture.login.paste import PasteReader
-from malcapture.login.session import Io, LoginOptions
+from malcapture.login.session import Io
+from malcapture.services.base import LoginOptions
 from malcapture.ui import StderrReporter, wrapped
 from tests.helpers import (
     MAL,

@@ -16,8 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from malcapture.errors import AccessDenied, ConfigError, TimedOut
-from malcapture.login.session import LoginOptions, LoginResult
-from malcapture.services.base import Credentials
+from malcapture.services.base import Credentials, LoginOptions, LoginResult
 from malcapture.tokens import TokenSet
 from tests.helpers import (
     BROKEN,

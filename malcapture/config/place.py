@@ -41,7 +41,7 @@ Wants = Mapping[str, "Want | Wants"]
 
 @dataclass(frozen=True)
 class Place:
-    """A service's section: at `path` from the root (`mal`, or `libraries.Movies.plex`), its tokens under
+    """A service's section: at `path` from the root (`NAME`, or `libraries.Movies.NAME`), its tokens under
     `tokens_under` inside it (or in it)."""
 
     path: tuple[str, ...]

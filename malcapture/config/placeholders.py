@@ -80,7 +80,7 @@ def _secret_name(variable: str, prefix: str) -> str:
 
 
 def _names(placeholder: str) -> tuple[str, str]:
-    """The secret names a placeholder's word can mean: `mal-client-id` for `mal-client-id` or `MAL_CLIENT_ID`."""
+    """The secret names a placeholder's word can mean: `tmdb-apikey` for `tmdb-apikey` or `TMDB_APIKEY`."""
     return placeholder, placeholder.lower().replace("_", "-")
 
 
@@ -105,7 +105,7 @@ def resolve(value: str, secrets: Mapping[str, str]) -> str:
 
 
 def env_name(value: str) -> str:
-    """The variable a placeholder wants, for messages: `<<mal-client-id>>` → KOMETA_MAL_CLIENT_ID."""
+    """The variable a placeholder wants, for messages: `<<tmdb-apikey>>` → KOMETA_TMDB_APIKEY."""
     match = PLACEHOLDER.search(value)
     name = match.group(1) if match else value
     return "KOMETA_" + name.upper().replace("-", "_")

@@ -15,11 +15,11 @@ from malcapture import browser
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
 from malcapture.login import pages
 from malcapture.login.keep import Destination, Kept, keep_issued
-from malcapture.login.loopback import Started
 from malcapture.login.redirect import Authorized, Callback, Refused, parse_paste, read_callback
 from malcapture.login.server import CallbackServer
-from malcapture.login.session import Io, LoginOptions, LoginResult
-from malcapture.services.base import Service, Setup, TokenClient
+from malcapture.login.session import Io
+from malcapture.login.start import Started
+from malcapture.services.base import LoginOptions, LoginResult, Service, Setup, TokenClient
 
 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:

@@ -15,7 +15,8 @@ from typing import TypeVar
 
 from malcapture import browser
 from malcapture.errors import MalcaptureError
-from malcapture.login.session import Clock, Io, LoginOptions
+from malcapture.login.session import Clock, Io
+from malcapture.services.base import LoginOptions
 
 T = TypeVar("T")
 LONGEST_WAIT = 60.0  # seconds between two polls at most, whatever a service asks (Retry-After: 1e9)

@@ -1,37 +1,20 @@
-"""The loopback login, up to the browser: check the config, bind, announce the URL and open it.
+"""The loopback login: bind, announce and open the browser (start.py), then wait for the redirect or a
+paste and keep the tokens (capture.py).
 
-Everything up to the browser runs before asyncio and aiohttp are loaded (`make bench` measures
-what that saves): binding uses the standard library, and the kernel queues the browser's
-connection until capture.py's server accepts it.
+The first half runs before asyncio and aiohttp are loaded (`make bench` measures what that saves);
+capture.py, which brings them, is imported only once the browser has been asked to open.
 """
 
 from __future__ import annotations
 
-import socket
-from concurrent.futures import Future, wait
-from dataclasses import dataclass, field
+from concurrent.futures import wait
 
-from malcapture import browser, container, interrupts
-from malcapture.errors import PortConflict, UsageError
-from malcapture.login import pkce, ports
-from malcapture.login.prepare import Prepared, prepare
-from malcapture.login.redirect import RedirectTarget, is_loopback_host, parse_redirect_uri
-from malcapture.login.session import Io, LoginOptions, LoginResult
+from malcapture import interrupts
+from malcapture.login.session import Io
+from malcapture.login.start import start
+from malcapture.services.base import LoginOptions, LoginResult
 
 BROWSER_HEAD_START = 0.5  # seconds
-
-
-@dataclass(frozen=True)
-class Started:
-    """The login up to the wait: config checked, port bound (or not), URL announced, browser asked to open."""
-
-    target: RedirectTarget
-    prepared: Prepared
-    verifier: str = field(repr=False)
-    state: str = field(repr=False)
-    sockets: tuple[socket.socket, ...]
-    browser: Future[bool]  # settles when the browser command returns: False or an error if none opened
-    advice: str  # what to do if nothing arrives in time, for this situation
 
 
 def run(opts: LoginOptions, io: Io) -> LoginResult:
@@ -53,106 +36,3 @@ async def login(opts: LoginOptions, io: Io) -> LoginResult:
 
     started = start(opts, io)
     return LoginResult(None, None, kept=True) if started is None else await complete(started, opts, io)
-
-
-def start(opts: LoginOptions, io: Io) -> Started | None:
-    """Everything up to the wait; None when the user chose to keep the tokens that still work."""
-    service = opts.service
-    assert service.app is not None, "a loopback login needs an app"
-    assert service.authorize_url is not None, "and a page that redirects back"
-    target = parse_redirect_uri(opts.redirect_uri, service.app.apps)
-    manual = opts.alternative
-    headless = None if opts.no_browser or manual else io.headless(io.env)
-    if not (opts.no_browser or manual or headless):
-        io.find_browser()  # runs while the config is read
-    prepared = prepare(opts, io)
-    if prepared is None:
-        return None
-    assert prepared.creds is not None
-    sockets = () if manual else tuple(_claim(target, opts.bind, io))
-    if not sockets and not io.paste.can_deliver():
-        raise UsageError(*_no_way_to_paste(target, opts, io))
-    verifier, state = pkce.make_verifier(), pkce.make_state()
-    url = service.authorize_url(io.env, prepared.creds.client_id, verifier, state, target.sent_uri)
-    opened = _announce(url, target, headless, listening=bool(sockets), opts=opts, io=io)
-    advice = _advice_on_timeout(target, headless, bool(sockets), io)
-    return Started(target, prepared, verifier, state, sockets, opened, advice)
-
-
-def _claim(target: RedirectTarget, bind: str | None, io: Io) -> list[socket.socket]:
-    reporter = io.reporter
-    if bind and not is_loopback_host(bind):
-        reporter.warn(
-            f"listening on {bind}, not just loopback: anyone who can reach this machine's port "
-            f"{target.port} can see the redirect page while malcapture waits."
-        )
-    elif not bind and not target.is_loopback:
-        reporter.warn(
-            f"the redirect URL's host {target.host} is not this machine's loopback, so malcapture cannot "
-            "listen for it (use --bind 0.0.0.0 if this machine answers to that name)."
-        )
-        return []
-    try:
-        return ports.claim(target, bind)
-    except PortConflict as exc:
-        reporter.warn(str(exc))
-        return []
-
-
-def _no_way_to_paste(target: RedirectTarget, opts: LoginOptions, io: Io) -> tuple[str, str]:
-    why = (
-        f"{opts.service.alternative.name} was given"
-        if opts.alternative
-        else "the redirect cannot reach malcapture (see above)"
-    )
-    what = (
-        f"Pasting the redirected address is the only way to finish here ({why}), but standard input is not "
-        f"a terminal and has nothing to read. Stopped before opening {opts.service.title}, so that no single-use "
-        "code is wasted; the config was not changed."
-    )
-    if io.in_container:
-        return what, container.fixes(target.port)
-    return what, "Run malcapture in a terminal, or pipe the redirected address into it (`echo URL | malcapture …`)."
-
-
-def _announce(
-    url: str, target: RedirectTarget, headless: str | None, listening: bool, opts: LoginOptions, io: Io
-) -> Future[bool]:
-    reporter = io.reporter
-    if not listening:
-        reporter.info(
-            "Continuing without a server: after you click Allow, the browser shows an error or another "
-            "site — copy the whole address from its address bar and paste it here."
-        )
-    title = opts.service.title
-    reporter.info(f"Open this URL to authorize Kometa on {title}:")
-    reporter.url(url)
-    if headless:
-        reporter.info(
-            f"Not opening a browser: {headless}. {title} redirects the browser that you open the URL in "
-            f"to {target.uri} — that is, to the computer the browser runs on, not to this one."
-        )
-        if listening:
-            paste = "\nor paste the address the browser shows after you click Allow." if io.paste.can_deliver() else ""
-            reporter.info(
-                "Forward the port, so that the redirect reaches malcapture here — run this on "
-                f"the computer with the browser, then open the URL:\n"
-                f"  {browser.ssh_forward_hint(target.port, io.env)}{paste}"
-            )
-    if opts.no_browser or opts.alternative or headless:
-        opened: Future[bool] = Future()
-        opened.set_result(True)
-        return opened
-    reporter.info("Opening your browser…")
-    return browser.open_in_background(io.open_browser, url)
-
-
-def _advice_on_timeout(target: RedirectTarget, headless: str | None, listening: bool, io: Io) -> str:
-    if not io.paste.interactive and io.in_container:
-        return container.fixes(target.port)
-    if headless and listening:
-        return (
-            f"Forward the port from the computer with the browser ({browser.ssh_forward_hint(target.port, io.env)}) "
-            "or paste the address the browser shows after Allow, then run malcapture again."
-        )
-    return "Run malcapture again (with a longer --timeout if you need more time)."

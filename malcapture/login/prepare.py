@@ -14,8 +14,8 @@ from malcapture.config.place import Place, Wants
 from malcapture.config.save import plan_save
 from malcapture.errors import ConfigError, UsageError
 from malcapture.login.redirect import INVISIBLE
-from malcapture.login.session import Ask, Io, LoginOptions
-from malcapture.services.base import Credentials, Service, http_timeout
+from malcapture.login.session import Ask, Io
+from malcapture.services.base import Credentials, LoginOptions, Service, http_timeout
 from malcapture.ui import Reporter
 
 SPACES = re.compile(rf"[\s{INVISIBLE}]+")

@@ -34,7 +34,7 @@ class RedirectTarget:
 
     @property
     def sent_uri(self) -> str | None:
-        """What goes into `redirect_uri`: nothing unless the user chose it (MAL then uses the registered one)."""
+        """What goes into `redirect_uri`: nothing unless the user chose it (the service then uses its own)."""
         return self.uri if self.explicit else None
 
     @property

@@ -1,8 +1,5 @@
-"""The values a login passes along: its options, what it touches outside itself, and how it ended.
-
-A leaf of the login package, so that every step (prepare, loopback, capture, device, keep) uses
-these without importing the others.
-"""
+"""What a login touches outside itself (Io): the user, the environment, the browser, standard input,
+the clock. A leaf of the login package: every step uses it without importing the others."""
 
 from __future__ import annotations
 
@@ -11,35 +8,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from malcapture import browser, container
 from malcapture.login.paste import PasteReader
 from malcapture.ui import Reporter
 
-if TYPE_CHECKING:
-    from malcapture.services.base import Account, Service
-
 Ask = Callable[[str, bool], str]  # (question, hide the answer) -> answer
-
-
-@dataclass(frozen=True)
-class LoginOptions:
-    config_path: Path
-    service: Service
-    client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    redirect_uri: str | None = None
-    alternative: bool = False  # the service's other way to log in: --manual, --pin, --link
-    no_browser: bool = False
-    timeout: float = 300.0
-    print_block: bool = False
-    verify: bool = True
-    bind: str | None = None
-    yes: bool = False  # replace tokens that still work without asking
-    url: str | None = None  # a server to check the token against (and to fill in where the config has none)
-    library: str | None = None  # write into this library's settings instead of the root's
-    port: int | None = None  # the loopback port to listen on, where the service lets malcapture choose
 
 
 class Clock(Protocol):
@@ -87,12 +62,3 @@ class Io:
             return time.strftime("%H:%M:%S", time.localtime(self.clock.wall() + seconds))
         except (OverflowError, OSError, ValueError):
             return "much later than anyone will wait"
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    account: Account | None
-    saved_to: Path | None
-    printed: bool = False  # --print: the section is on standard output
-    changes: tuple[str, ...] = ()  # what the save changed, in words
-    kept: bool = False  # the user chose to keep tokens that still work

@@ -19,7 +19,7 @@ from malcapture.errors import UsageError
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
-    from malcapture.login.session import Io, LoginOptions, LoginResult
+    from malcapture.login.session import Io
 
 
 @dataclass(frozen=True)
@@ -152,3 +152,31 @@ def http_timeout(env: Mapping[str, str]) -> float:
     if not 0 < seconds < 3600:
         raise UsageError(f"MALCAPTURE_HTTP_TIMEOUT={timeout!r} is not a number of seconds above 0 (and below an hour).")
     return seconds
+
+
+@dataclass(frozen=True)
+class LoginOptions:
+    config_path: Path
+    service: Service
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    redirect_uri: str | None = None
+    alternative: bool = False  # the service's other way to log in: --manual, --pin, --link
+    no_browser: bool = False
+    timeout: float = 300.0
+    print_block: bool = False
+    verify: bool = True
+    bind: str | None = None
+    yes: bool = False  # replace tokens that still work without asking
+    url: str | None = None  # a server to check the token against (and to fill in where the config has none)
+    library: str | None = None  # write into this library's settings instead of the root's
+    port: int | None = None  # the loopback port to listen on, where the service lets malcapture choose
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    account: Account | None
+    saved_to: Path | None
+    printed: bool = False  # --print: the section is on standard output
+    changes: tuple[str, ...] = ()  # what the save changed, in words
+    kept: bool = False  # the user chose to keep tokens that still work

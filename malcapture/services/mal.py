@@ -21,7 +21,8 @@ from malcapture.services.base import Account, App, Flag, Service, Setup, http_ti
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
-    from malcapture.login.session import Io, LoginOptions, LoginResult
+    from malcapture.login.session import Io
+from malcapture.services.base import LoginOptions, LoginResult
 
 URLS = (
     ("MALCAPTURE_OAUTH_URL", "https://myanimelist.net/v1/oauth2"),  # {base}/authorize, {base}/token

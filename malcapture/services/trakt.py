@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from malcapture.login.device import Pending
     from malcapture.login.keep import Destination, Kept
     from malcapture.login.prepare import Prepared
-    from malcapture.login.session import Io, LoginOptions, LoginResult
+    from malcapture.login.session import Io
+from malcapture.services.base import LoginOptions, LoginResult
 
 URLS = (
     ("MALCAPTURE_TRAKT_AUTH_URL", "https://auth.trakt.tv"),  # every /oauth/... request, since 2026
@@ -74,7 +75,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
         return await loopback.login(opts, io)
     prepared = prepare(opts, io)
     if prepared is None:
-        from malcapture.login.session import LoginResult
+        from malcapture.services.base import LoginResult
 
         return LoginResult(None, None, kept=True)
     dest = Destination(

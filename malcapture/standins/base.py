@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from malcapture.login.session import LoginResult
+    from malcapture.services.base import LoginResult
     from malcapture.ui import Reporter
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -29,7 +29,7 @@ from malcapture.login.ports import free_port
 from malcapture.standins.base import Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
-    from malcapture.login.session import LoginResult
+    from malcapture.services.base import LoginResult
     from malcapture.ui import Reporter
 
 CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
@@ -317,7 +317,8 @@ async def demo() -> AsyncIterator[Demo]:
     runner, base = await serve(fake)
 
     async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
-        from malcapture.login.session import Io, LoginOptions
+        from malcapture.login.session import Io
+        from malcapture.services.base import LoginOptions
         from malcapture.services.mal import SERVICE
 
         redirect = f"http://localhost:{free_port()}/"

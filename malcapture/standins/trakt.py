@@ -24,7 +24,7 @@ from aiohttp import web
 from malcapture.standins.base import Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
-    from malcapture.login.session import LoginResult
+    from malcapture.services.base import LoginResult
     from malcapture.ui import Reporter
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -264,7 +264,8 @@ async def demo() -> AsyncIterator[Demo]:
     runner, base = await serve(fake)
 
     async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
-        from malcapture.login.session import Io, LoginOptions
+        from malcapture.login.session import Io
+        from malcapture.services.base import LoginOptions
         from malcapture.services.trakt import SERVICE
 
         app = fake.register()
