@@ -7,6 +7,7 @@
     ├── ServiceError           1  a service answered with an error (`status`: its HTTP status)
     │   ├── NetworkError       1  the service could not be reached
     │   └── UnusableTokens     1  the service issued tokens that cannot be written as text
+    ├── LoginStopped           1  something else raced the user for the login: stopped, nothing spent
     ├── AccessDenied           4  the user said no
     └── TimedOut               5  no redirect, paste or approval in time
 
@@ -76,6 +77,12 @@ class UnusableTokens(ServiceError):
     def __init__(self, what: str, advice: str, answer: str) -> None:
         super().__init__(what, advice)
         self.answer = answer
+
+
+class LoginStopped(MalcaptureError):
+    """The login stopped itself: something else raced the user for it."""
+
+    exit_code = 1
 
 
 class AccessDenied(MalcaptureError):

@@ -81,17 +81,17 @@ class LineEditor:
     def __init__(self) -> None:
         self.chars: list[str] = []
         self.pending = ""  # typed after the last finished line: the start of the next one
-        self._escape = False
+        self._escape = ""  # inside a key's escape sequence: "esc" after ESC, "csi" after ESC [, "ss3" after ESC O
 
     def feed(self, text: str) -> tuple[str, str | None, bool]:
         """(what to echo, the finished line or None, end of input)."""
         text, self.pending = self.pending + text, ""
         echo: list[str] = []
         for index, ch in enumerate(text):
-            if self._escape:  # arrow keys and friends: ESC [ ... a final letter or ~
-                self._escape = not (ch.isalpha() or ch == "~")
+            if self._escape:  # arrows, F1 to F12, Home/End: ESC [ … final byte, or ESC O and one letter
+                self._escape = self._escaped(ch)
             elif ch == "\x1b":
-                self._escape = True
+                self._escape = "esc"
             elif ch in "\r\n" or (ch == END_OF_INPUT and not self.chars):
                 rest = text[index + 1 :]
                 self.pending = rest[1:] if ch == "\r" and rest.startswith("\n") else rest
@@ -108,6 +108,14 @@ class LineEditor:
                 self.chars.append(ch)
                 echo.append(ch)
         return "".join(echo), None, False
+
+    def _escaped(self, ch: str) -> str:
+        """The state after `ch` inside an escape sequence ("" once the sequence is over)."""
+        if self._escape == "esc":
+            return {"[": "csi", "O": "ss3"}.get(ch, "")
+        if self._escape == "csi":
+            return "" if "\x40" <= ch <= "\x7e" else "csi"
+        return ""  # ss3: its one letter
 
 
 async def read_line(fd: int, editor: LineEditor) -> str | None:

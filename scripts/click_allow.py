@@ -14,12 +14,24 @@ from html import unescape
 from urllib.parse import urljoin
 
 
+class Direct(urllib.request.HTTPRedirectHandler):
+    """BENCH_DIRECT="FROM=TO": the page itself comes from the stand-in, not through the API hosts' link
+    (also when malcapture's one-time start address redirects there)."""
+
+    def __init__(self) -> None:
+        self.origin, _, self.direct = os.environ.get("BENCH_DIRECT", "").partition("=")
+
+    def to(self, url: str) -> str:
+        return url.replace(self.origin, self.direct) if self.origin else url
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return super().redirect_request(req, fp, code, msg, headers, self.to(newurl))
+
+
 def main(url: str) -> None:
-    # BENCH_DIRECT="FROM=TO": the page itself comes from the stand-in, not through the API hosts' link.
-    origin, _, direct = os.environ.get("BENCH_DIRECT", "").partition("=")
-    if origin:
-        url = url.replace(origin, direct)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    direct = Direct()
+    url = direct.to(url)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), direct)
     with opener.open(url, timeout=30) as response:
         page = response.read().decode()
         here = response.url

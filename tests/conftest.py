@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from malcapture.login.ports import free_port
 from malcapture.standins.mal import FakeMal, serve
 from malcapture.standins.trakt import FakeTrakt
 from malcapture.standins.trakt import serve as serve_trakt
-from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, TraktStandIn, executable
+from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, TraktStandIn, executable, needs_root
 
 __all__ = ["free_port"]
 
@@ -87,3 +88,14 @@ def shared_configs() -> list[Path]:
     if not SHARED_CONFIGS.is_dir():
         pytest.skip(f"the real Kometa configs are not here ({SHARED_CONFIGS}): they live beside the project only")
     return sorted(SHARED_CONFIGS.glob("*.yml"))
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    needs_root()
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=False).returncode:
+        pytest.fail("mounting a tmpfs failed although this is root")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)

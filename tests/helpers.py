@@ -30,6 +30,7 @@ from malcapture.login.session import Io
 from malcapture.services.base import Credentials, Service
 from malcapture.services.mal import SERVICE as MAL
 from malcapture.services.trakt import SERVICE as TRAKT
+from malcapture.standins.base import StandIn
 from malcapture.standins.mal import App, FakeMal
 from malcapture.standins.trakt import FakeTrakt, TraktApp, env_for
 from malcapture.tokens import TokenSet
@@ -204,7 +205,7 @@ async def spawn_cli(
     )
 
 
-async def first_hit(fake: FakeMal, path: str) -> None:
+async def first_hit(fake: StandIn, path: str) -> None:
     """Wait until the fake has received a request for `path`."""
     await asyncio.wait_for(fake.requested(path), 30)
 
@@ -385,3 +386,13 @@ def without_our_values(raw: bytes, keys: tuple[str, ...]) -> list[str]:
         return f"{key} {comment}{cr}" if comment else f"{key}{cr}"
 
     return [blank(line) for line in text.split("\n")]
+
+
+def fill(disk: Path) -> None:
+    """Write into `disk` until it is full."""
+    with open(disk / "filler", "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"x" * 4096)
+        except OSError:
+            return

@@ -55,7 +55,7 @@ class Terminal:
             data = data[os.write(self.master, data[:512]) :]
 
     def _drain(self) -> None:
-        while select.select([self.master], [], [], 0)[0]:
+        while self.master >= 0 and select.select([self.master], [], [], 0)[0]:
             try:
                 chunk = os.read(self.master, 65536)
             except OSError:
@@ -93,6 +93,12 @@ class Terminal:
         self._drain()
         return "got:hello:end" in self.output
 
-    def close(self) -> None:
+    def hang_up(self) -> None:
+        """The terminal window is closed: its master side goes away (the kernel sends SIGHUP)."""
         os.close(self.master)
+        self.master = -1
+
+    def close(self) -> None:
+        if self.master >= 0:
+            os.close(self.master)
         os.close(self.slave)

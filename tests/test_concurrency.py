@@ -4,12 +4,16 @@ is no alarm, and a killed run leaves no lock behind."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import signal
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Mal, first_hit, run_cli, spawn_cli, stored
+from malcapture.config import lock
+from malcapture.errors import ConfigError
+from tests.helpers import SMALL_CONFIG, Mal, first_hit, run_cli, spawn_cli, stored
 
 
 async def start_refresh(mal: Mal, config: Path) -> asyncio.subprocess.Process:
@@ -47,7 +51,7 @@ async def test_a_lock_left_by_kill_9_does_not_block_the_next_run(mal: Mal, confi
     victim.send_signal(signal.SIGKILL)
     await victim.wait()
     mal.fake.slow.clear()
-    assert config.with_name(".config.yml.malcapture.lock").exists()  # the file stays; its lock went with the process
+    assert sorted(p.name for p in config.parent.iterdir()) == ["config.yml"]  # no lock file: the locks went with it
     result = await run_cli("refresh", "-c", str(config), env=mal.env(), timeout=10)
     assert result.code == 0, result.err
     assert "Waiting" not in result.err
@@ -89,21 +93,63 @@ async def test_a_refresh_token_that_is_still_the_stored_one_and_refused_means_au
 
 
 def test_a_lock_held_too_long_is_given_up_with_the_config_unchanged(config: Path) -> None:
-    import fcntl
-    import os
-
-    from malcapture.config import lock
-    from malcapture.errors import ConfigError
-
     before = config.read_bytes()
-    holder = os.open(lock.lock_path(config.resolve()), os.O_RDWR | os.O_CREAT)
-    os.write(holder, b"4242\n")
+    holder = os.open(config.parent, os.O_RDONLY)  # what another run holds: the folder's lock
     fcntl.flock(holder, fcntl.LOCK_EX)
     said: list[str] = []
+    ticks = iter(range(100))  # a clock that moves a second a look: no real waiting
     try:
-        with pytest.raises(ConfigError, match=r"\(pid 4242\) kept .* locked"), lock.exclusive(config, said.append, 0.3):
+        with (
+            pytest.raises(ConfigError, match=rf"\(pid {os.getpid()}\) kept .* locked"),
+            lock.exclusive(config, said.append, 3, clock=lambda: float(next(ticks))),
+        ):
             config.write_text("never")  # pragma: no cover - the lock is never had
     finally:
         os.close(holder)
-    assert said == [f"Waiting: another malcapture (pid 4242) is saving {config.resolve()}."]
+    assert said == [f"Waiting: another malcapture (pid {os.getpid()}) is saving {config.resolve()}."]
     assert config.read_bytes() == before
+
+
+def test_a_planted_symlink_is_never_followed_or_written(tmp_path: Path) -> None:
+    """The folder's owner links names where an older malcapture kept its lock file to a file of root's:
+    a run (as root) takes its locks without opening, truncating or creating anything."""
+    victim = tmp_path / "shadow"
+    victim.write_text("root:secret-hash:19000::::::\n")
+    folder = tmp_path / "kometa"
+    folder.mkdir()
+    config = folder / "config.yml"
+    config.write_text(SMALL_CONFIG)
+    (folder / ".config.yml.malcapture.lock").symlink_to(victim)
+    (folder / ".config.yml.lock").symlink_to(tmp_path / "dangling")
+    with lock.exclusive(config, print):
+        pass
+    assert victim.read_text() == "root:secret-hash:19000::::::\n"
+    assert not (tmp_path / "dangling").exists()
+    assert sorted(p.name for p in folder.iterdir()) == [".config.yml.lock", ".config.yml.malcapture.lock", "config.yml"]
+
+
+def test_a_config_reached_by_a_symlink_is_locked_as_itself(tmp_path: Path) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text(SMALL_CONFIG)
+    (tmp_path / "link.yml").symlink_to(config)
+    with (
+        lock.exclusive(config, print),
+        pytest.raises(ConfigError, match=r"kept .* locked"),
+        lock.exclusive(tmp_path / "link.yml", lambda said: None, 0.0),
+    ):
+        pass  # pragma: no cover - the lock is never had
+
+
+def test_two_hard_linked_names_of_one_config_exclude_each_other(tmp_path: Path) -> None:
+    """Two folders, one file (as a container sees a file bind-mounted from the host): the file's own lock."""
+    (tmp_path / "host").mkdir()
+    (tmp_path / "container").mkdir()
+    config = tmp_path / "host" / "config.yml"
+    config.write_text(SMALL_CONFIG)
+    os.link(config, tmp_path / "container" / "config.yml")
+    with (
+        lock.exclusive(config, print),
+        pytest.raises(ConfigError, match=r"kept .* locked"),
+        lock.exclusive(tmp_path / "container" / "config.yml", lambda said: None, 0.0),
+    ):
+        pass  # pragma: no cover - the lock is never had

@@ -67,12 +67,12 @@ def browser(tmp_path: Path, far: FarMal, wait: float, until: Path | None = None)
         f"#!{sys.executable}\n"
         "import asyncio, json, os, sys, time\n"
         "from malcapture.standins.mal import play_browser\n"
-        f"url = sys.argv[1].replace('https://127.0.0.1:{far.oauth_port}', {far.direct!r})\n"
+        f"def where(url): return url.replace('https://127.0.0.1:{far.oauth_port}', {far.direct!r})\n"
         f"time.sleep({wait})\n"
         f"while {str(until)!r} != 'None' and not os.path.exists({str(until)!r}):\n"
         "    time.sleep(0.02)\n"
         "clicked = time.monotonic()\n"
-        "status, _ = asyncio.run(play_browser(url))\n"
+        "status, _ = asyncio.run(play_browser(sys.argv[1], where=where))\n"
         f"open({str(tmp_path / 'clicked.json')!r}, 'w').write(json.dumps({{'clicked': clicked, 'status': status}}))\n",
     )
 

@@ -55,17 +55,6 @@ def acting_as(uid: int, gid: int, groups: list[int]) -> Iterator[None]:
         os.setgroups([])
 
 
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
-    needs_root()
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], check=False).returncode:
-        pytest.fail("mounting a tmpfs failed although this is root")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
 def test_a_full_disk_under_a_single_file_bind_mount_leaves_the_config_whole(tmpfs: Path, tmp_path: Path) -> None:
     source = tmpfs / "config.yml"
     source.write_text(SMALL_CONFIG + "# padding\n" * 300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,8 +64,18 @@ async def test_an_interruption(term: Terminal, mal: Mal, config: Path, how: str)
     assert await term.finish(process) == 130
     assert "Interrupted" in term.output
     assert "Traceback" not in term.output
+    assert re.search(r"\?co(\^C)?\n", term.output), term.output  # the message starts a line of its own
     assert config.read_bytes() == before
     await assert_left_as_found(term)
+
+
+async def test_a_closed_terminal_ends_the_login_as_an_interruption(term: Terminal, mal: Mal, config: Path) -> None:
+    before = config.read_bytes()
+    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    await term.expect("press Enter")
+    term.hang_up()  # its last messages have nowhere to go: that is no failure of its own
+    assert await term.finish(process) == 130
+    assert config.read_bytes() == before
 
 
 async def test_ctrl_d_ends_the_login_with_a_message_that_fits(term: Terminal, mal: Mal, config: Path) -> None:
@@ -148,6 +159,8 @@ def test_the_line_editor_erases_ignores_arrow_keys_and_keeps_what_follows() -> N
     echo, line, ended = editor.feed("abX\x7fc\x1b[Dd")
     assert (line, ended) == (None, False)
     assert echo == "abX\b \bcd"
+    # F1 and Home as terminals in application mode send them (ESC O P, ESC O H), Alt-x, F5 (ESC [ 1 5 ~)
+    assert editor.feed("\x1bOP\x1bOH\x1bx\x1b[15~")[0] == ""
     _, line, _ = editor.feed("\rnext")
     assert line == "abcd"
     assert editor.pending == "next"

@@ -45,8 +45,13 @@ async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
 
 
 async def _serve(started: Started, io: Io) -> CallbackServer[Callback]:
+    start = (started.start_path, started.url) if started.start_path else None
     server = CallbackServer(
-        list(started.sockets), started.target, lambda query: read_callback(query, started.state), io.reporter.warn
+        list(started.sockets),
+        started.target,
+        lambda query: read_callback(query, started.state),
+        io.reporter.warn,
+        start,
     )
     await server.start()
     return server

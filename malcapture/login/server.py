@@ -9,18 +9,24 @@ went wrong). Everything else is answered and summed up, never logged one by one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
 from aiohttp import web
 
-from malcapture.errors import InputRejected
+from malcapture.errors import InputRejected, LoginStopped
 from malcapture.login import pages
+from malcapture.login.guard import Guard
 from malcapture.login.redirect import RedirectTarget
 
 T = TypeVar("T")
 PAGE_WAIT = 120.0  # how long a browser waits for the page while the login exchanges and saves
+MAX_HEADER = 256 * 1024  # bytes of one header line: every `localhost` cookie of every port comes along
+QUIET = logging.getLogger("malcapture.server")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def render(page: pages.Page) -> web.Response:
@@ -34,24 +40,42 @@ class CallbackServer(Generic[T]):
         target: RedirectTarget,
         judge: Callable[[Mapping[str, str]], T],
         on_rejected: Callable[[str], None],
+        start: tuple[str, str] | None = None,
     ) -> None:
         self._sockets = sockets
         self._target = target
         self._judge = judge
         self._on_rejected = on_rejected
+        self._start = start  # (a one-time path, the page it redirects the browser to)
         loop = asyncio.get_running_loop()
         self.result: asyncio.Future[T] = loop.create_future()
         self._page: asyncio.Future[pages.Page] = loop.create_future()
         self._runner: web.AppRunner | None = None
+        self._servers: list[asyncio.Server] = []
+        self._started_once = False
+        self._rejected = 0  # requests to the redirect path that were not the redirect: the first is told
 
     async def start(self) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        # No access log: the redirect's query holds the one-time code.
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=5)
+        # No access log (the redirect's query holds the one-time code) and no error log (its tracebacks
+        # would flood the terminal); room for the many cookies browsers send to `localhost`.
+        self._runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            logger=QUIET,
+            shutdown_timeout=5,
+            keepalive_timeout=5,
+            max_line_size=MAX_HEADER,
+            max_field_size=MAX_HEADER,
+            max_headers=512,
+        )
         await self._runner.setup()
-        for sock in self._sockets:
-            await web.SockSite(self._runner, sock).start()
+        assert self._runner.server is not None
+        loop = asyncio.get_running_loop()
+        guard = Guard(self._runner.server)
+        self._servers = [await loop.create_server(guard, sock=sock) for sock in self._sockets]
 
     def finish(self, page: pages.Page) -> None:
         """Tell the waiting browser how the login ended."""
@@ -60,14 +84,39 @@ class CallbackServer(Generic[T]):
 
     async def close(self) -> None:
         self.finish(pages.failure("malcapture stopped before the login finished.", ""))
+        for server in self._servers:
+            server.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        for server in self._servers:
+            await server.wait_closed()
         for sock in self._sockets:
             sock.close()
+        if self._rejected > 1:
+            self._on_rejected(f"ignored {self._rejected} requests to the redirect URL that were not the redirect.")
+
+    def _started(self) -> web.StreamResponse:
+        """The browser's way to the authorize page, once: a second visitor raced the user for it."""
+        if self._start is not None and not self._started_once:
+            self._started_once = True
+            return web.Response(status=302, headers={**pages.HEADERS, "Location": self._start[1]})
+        if not self.result.done():
+            self.result.set_exception(
+                LoginStopped(
+                    "The one-time address that starts this login was opened twice, so something else on this "
+                    "machine may be trying to have its own account's code taken for yours. The login was stopped; "
+                    "nothing was spent and the config was not changed.",
+                    "Run malcapture again. If it happens again, check which other users or programs are on this "
+                    "machine (the address is on the browser's command line, which every local user can read).",
+                )
+            )
+        return render(pages.rejected("This login's start address was already used; the login was stopped."))
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if not self._target.accepts_host_header(request.headers.get("Host", "")):
             return render(pages.bad_host())
+        if self._start is not None and request.path == self._start[0] and request.method == "GET":
+            return self._started()
         if request.method not in ("GET", "HEAD") or request.path != self._target.path:
             return render(pages.not_found())
         if self.result.done():
@@ -75,7 +124,9 @@ class CallbackServer(Generic[T]):
         try:
             judged = self._judge(request.query)
         except InputRejected as exc:
-            self._on_rejected(f"Ignored a request to the redirect URL: {exc.what}")
+            self._rejected += 1
+            if self._rejected == 1:  # one line, not thousands: every write could hold up the wait
+                self._on_rejected(f"Ignored a request to the redirect URL: {exc.what}")
             return render(pages.rejected(exc.what))
         self.result.set_result(judged)
         try:

@@ -30,6 +30,8 @@ class Started:
     sockets: tuple[socket.socket, ...]
     browser: Future[bool]  # settles when the browser command returns: False or an error if none opened
     advice: str  # what to do if nothing arrives in time, for this situation
+    url: str = field(repr=False)  # the page that asks the user to authorize (it holds the state and verifier)
+    start_path: str | None = field(default=None, repr=False)  # the browser's one-time way there, via our server
 
 
 def start(opts: LoginOptions, io: Io) -> Started | None:
@@ -51,9 +53,13 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
         raise UsageError(*_no_way_to_paste(target, opts, io))
     verifier, state = pkce.make_verifier(), pkce.make_state()
     url = service.authorize_url(io.env, prepared.creds.client_id, verifier, state, target.sent_uri)
-    opened = _announce(url, target, headless, listening=bool(sockets), opts=opts, io=io)
+    # The browser's command line is readable by every local user: with a server, it gets a one-time
+    # address of ours that redirects to `url`, which then travels only inside that HTTP answer.
+    start_path = f"/start/{pkce.make_state()}" if sockets else None
+    shown = f"http://{target.display_host}:{target.port}{start_path}" if start_path else url
+    opened = _announce(url, shown, target, headless, listening=bool(sockets), opts=opts, io=io)
     advice = _advice_on_timeout(target, headless, bool(sockets), io)
-    return Started(target, prepared, verifier, state, sockets, opened, advice)
+    return Started(target, prepared, verifier, state, sockets, opened, advice, url, start_path)
 
 
 def _claim(target: RedirectTarget, bind: str | None, io: Io) -> list[socket.socket]:
@@ -93,7 +99,7 @@ def _no_way_to_paste(target: RedirectTarget, opts: LoginOptions, io: Io) -> tupl
 
 
 def _announce(
-    url: str, target: RedirectTarget, headless: str | None, listening: bool, opts: LoginOptions, io: Io
+    url: str, to_open: str, target: RedirectTarget, headless: str | None, listening: bool, opts: LoginOptions, io: Io
 ) -> Future[bool]:
     reporter = io.reporter
     if not listening:
@@ -121,7 +127,7 @@ def _announce(
         opened.set_result(True)
         return opened
     reporter.info("Opening your browser…")
-    return browser.open_in_background(io.open_browser, url)
+    return browser.open_in_background(io.open_browser, to_open)
 
 
 def _advice_on_timeout(target: RedirectTarget, headless: str | None, listening: bool, io: Io) -> str:

@@ -15,11 +15,11 @@ import json
 import re
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlencode
 
 from aiohttp import web
@@ -284,19 +284,27 @@ def consent_page(txn: str, client_id: str) -> str:
     )
 
 
-async def play_browser(url: str, choice: str = "allow") -> tuple[int, str]:
-    """Do what a person in a browser does: open the URL, click Allow (or Deny), follow the redirect."""
+async def play_browser(url: str, choice: str = "allow", where: Callable[[str], str] = str) -> tuple[int, str]:
+    """Do what a person in a browser does: open the URL, click Allow (or Deny), follow the redirect.
+    `where` is the browser's idea of where each address is (a hosts file): it may rewrite them."""
     import aiohttp
 
     async with aiohttp.ClientSession() as session:
-        async with session.get(url) as response:
-            page = await response.text()
-            link = re.search(rf'id="{choice}" href="([^"]+)"', page)
-            if response.status != 200 or link is None:
-                return response.status, page
-            decide = response.url.join(URL(link.group(1).replace("&amp;", "&")))
-        async with session.get(decide) as response:
-            return response.status, await response.text()
+        status, page, here = await _follow(session, where(url), where)
+        link = re.search(rf'id="{choice}" href="([^"]+)"', page)
+        if status != 200 or link is None:
+            return status, page
+        status, page, _ = await _follow(session, where(str(here.join(URL(link.group(1).replace("&amp;", "&"))))), where)
+        return status, page
+
+
+async def _follow(session: Any, url: str, where: Callable[[str], str]) -> tuple[int, str, URL]:
+    for _ in range(10):
+        async with session.get(url, allow_redirects=False) as response:
+            if response.status not in (301, 302, 303, 307, 308):
+                return response.status, await response.text(), response.url
+            url = where(str(response.url.join(URL(response.headers["Location"]))))
+    raise AssertionError("more than 10 redirects")
 
 
 async def serve(
