@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install malcapture with its test and lint tools
 
-demo: $(STAMP)  ## the whole login against the built-in MyAnimeList stand-in (nothing leaves the machine)
+demo: $(STAMP)  ## every login against the built-in stand-ins of the services (nothing leaves the machine)
 	$(BIN)/malcapture demo
 
 COVERAGE_FLOOR := 89

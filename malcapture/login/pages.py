@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
+
+from malcapture import __version__
 
 if TYPE_CHECKING:
     from malcapture.services.base import Service
 
 HEADERS = {
+    "Server": f"malcapture/{__version__} (pid {os.getpid()})",  # another malcapture's port check knows us
     "Content-Type": "text/html; charset=utf-8",
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",

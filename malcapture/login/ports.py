@@ -7,6 +7,7 @@ and without aiohttp: the kernel queues the browser's connection until the server
 from __future__ import annotations
 
 import errno
+import re
 import socket
 import sys
 
@@ -112,6 +113,15 @@ def _where(target: RedirectTarget, host: str) -> str:
 
 
 def _taken(target: RedirectTarget, host: str, answer: str) -> tuple[str, str]:
+    ours = re.match(r"malcapture/\S+ \(pid (\d+)\)", answer)
+    if ours:
+        pid = ours.group(1)
+        return (
+            f"Another malcapture (pid {pid}) is already waiting for this redirect on {_where(target, host)}: "
+            "the redirect, with its one-time code, would go to that one.",
+            f"Finish the login in that one, or stop it (Ctrl-C in its terminal, or `kill {pid}`), then run "
+            "malcapture again.",
+        )
     return (
         f"Another web server already answers on {_where(target, host)}: {answer}. "
         "The redirect, with its one-time code, would go to that server instead of malcapture.",

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable, Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
@@ -54,6 +54,8 @@ class CallbackServer(Generic[T]):
         self._servers: list[asyncio.Server] = []
         self._started_once = False
         self._rejected = 0  # requests to the redirect path that were not the redirect: the first is told
+        self._troubled = False
+        self._handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None
 
     async def start(self) -> None:
         app = web.Application()
@@ -74,8 +76,17 @@ class CallbackServer(Generic[T]):
         await self._runner.setup()
         assert self._runner.server is not None
         loop = asyncio.get_running_loop()
+        self._handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._trouble)
         guard = Guard(self._runner.server)
         self._servers = [await loop.create_server(guard, sock=sock) for sock in self._sockets]
+
+    def _trouble(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """What the event loop could not do while serving (an accept that failed: out of descriptors):
+        said once, in a line, and the wait goes on."""
+        if not self._troubled:
+            self._troubled = True
+            self._on_rejected(f"the loopback server hit a problem and goes on: {context.get('message', 'unknown')}")
 
     def finish(self, page: pages.Page) -> None:
         """Tell the waiting browser how the login ended."""
@@ -92,6 +103,7 @@ class CallbackServer(Generic[T]):
             await server.wait_closed()
         for sock in self._sockets:
             sock.close()
+        asyncio.get_running_loop().set_exception_handler(self._handler)
         if self._rejected > 1:
             self._on_rejected(f"ignored {self._rejected} requests to the redirect URL that were not the redirect.")
 
