@@ -274,6 +274,77 @@ def _service_commands(group: typer.Typer, service: Service) -> None:
         _check(_job(service, config, verbose, client_id, client_secret), as_json)
 
 
+LibraryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--library", metavar="NAME", help="The section of this library (libraries.NAME) instead of the root's."
+    ),
+]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url", metavar="URL", help="The server to check the token against (filled in where the config has none)."
+    ),
+]
+PortOption = Annotated[
+    int | None,
+    typer.Option(
+        "--port",
+        metavar="PORT",
+        min=1,
+        max=65535,
+        help="The loopback port the browser comes back to [default: any free one].",
+    ),
+]
+
+
+def _account_commands(group: typer.Typer, service: Service) -> None:
+    """`login` and `check` of a service with no app of the user's (its account signs in, its token does not expire)."""
+    Alternative = Annotated[bool, typer.Option(service.alternative.name, help=service.alternative.help)]
+    PrintOption = Annotated[
+        bool,
+        typer.Option("--print", help=f"Do not touch the config; print the whole {service.name}: section to stdout."),
+    ]
+
+    @group.command(short_help=f"{service.summary} and save the token (the default command).", help=service.login_help)
+    def login(
+        config: ConfigOption = None,
+        verbose: VerboseOption = False,
+        alternative: Alternative = False,
+        url: UrlOption = None,
+        library: LibraryOption = None,
+        port: PortOption = None,
+        print_block: PrintOption = False,
+        yes: YesOption = False,
+    ) -> None:
+        from malcapture.config.kometa import default_path
+
+        opts = LoginOptions(
+            config_path=config or default_path(),
+            service=service,
+            alternative=alternative,
+            print_block=print_block,
+            yes=yes,
+            url=url,
+            library=library,
+            port=port,
+        )
+        _login(opts, verbose)
+
+    @group.command(
+        short_help=f"Say whether the stored {service.title} token works, whose it is, and what the server says.",
+        help="Say whether the stored token works: whose it is, and whether the server takes it.",
+    )
+    def check(
+        config: ConfigOption = None,
+        verbose: VerboseOption = False,
+        library: LibraryOption = None,
+        url: UrlOption = None,
+        as_json: JsonOption = False,
+    ) -> None:
+        _check(_job(service, config, verbose, library=library, url=url), as_json)
+
+
 def _io(reporter: StderrReporter) -> "Io":
     from malcapture.login.session import Io
 
@@ -340,14 +411,14 @@ def _check(job: "Job", as_json: bool) -> None:
 
 
 for _service in SERVICES:
-    if _service.app is None:
-        continue
+    _commands = _service_commands if _service.app is not None else _account_commands
     if _service.group is None:
-        _service_commands(app, _service)
+        _commands(app, _service)
         continue
     _group = _app(f"{_service.summary}. A bare `malcapture {_service.group}` runs `{_service.group} login`.")
-    app.add_typer(_group, name=_service.group, short_help=f"{_service.summary}: log in, refresh, check.")
-    _service_commands(_group, _service)
+    _what = "log in, refresh, check" if _service.refreshable else "sign in, check"
+    app.add_typer(_group, name=_service.group, short_help=f"{_service.summary}: {_what}.")
+    _commands(_group, _service)
 
 
 @app.command(short_help="One line per service in the config: whose, until when, works or not, and the fix.")

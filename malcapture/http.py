@@ -72,6 +72,16 @@ class HttpClient:
         """The connections the next requests will use (a service names its own)."""
         return ()
 
+    async def check_secret(self) -> None:
+        """Whether the app's secret is right, asking without spending anything: a service without an app
+        of the user's has none to check."""
+
+    async def exchange_code(self, code: str, verifier: str, redirect_uri: str | None) -> TokenSet:
+        raise NotImplementedError(f"{type(self).__name__}: this service issues no codes to exchange")
+
+    async def refresh(self, refresh_token: str) -> TokenSet:
+        raise NotImplementedError(f"{type(self).__name__}: this service's tokens do not expire")
+
     async def warm(self, urls: Sequence[str]) -> None:
         """Open the connections that the next requests will use (DNS, TCP, TLS) and leave them in the pool.
 

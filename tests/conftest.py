@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -12,14 +13,17 @@ import pytest
 
 from malcapture.login.ports import free_port
 from malcapture.standins.mal import FakeMal, serve
+from malcapture.standins.plex import FakePlex, FakePlexServer
+from malcapture.standins.plex import serve as serve_plex
+from malcapture.standins.plex import serve_server as serve_plex_server
 from malcapture.standins.trakt import FakeTrakt
 from malcapture.standins.trakt import serve as serve_trakt
-from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, TraktStandIn, executable, needs_root
+from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, PlexStandIn, TraktStandIn, executable, needs_root
 
 __all__ = ["free_port"]
 
 LEAKY_ENV = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME")
-LEAKY_PREFIXES = ("KOMETA_", "PMM_", "MAL_", "MALCAPTURE_", "TRAKT_")
+LEAKY_PREFIXES = ("KOMETA_", "PMM_", "MAL_", "MALCAPTURE_", "TRAKT_", "PLEX_")
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +50,19 @@ async def trakt() -> AsyncIterator[TraktStandIn]:
     runner, base = await serve_trakt(fake)
     yield TraktStandIn(fake, base, fake.register())
     await runner.cleanup()
+
+
+@pytest.fixture
+async def plex() -> AsyncIterator[PlexStandIn]:
+    fake = FakePlex()
+    server = FakePlexServer(plex=fake)
+    runner, base = await serve_plex(fake)
+    server_runner, server_url = await serve_plex_server(server)
+    try:
+        yield PlexStandIn(fake, server, base, server_url)
+    finally:
+        await server_runner.cleanup()
+        await runner.cleanup()
 
 
 @pytest.fixture
@@ -99,3 +116,14 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         pytest.fail("mounting a tmpfs failed although this is root")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's chromium: a failure, not a skip, where CI should have installed it."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing: CI must install it (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return path

@@ -29,13 +29,22 @@ from malcapture.login.ports import free_port
 from malcapture.login.session import Io
 from malcapture.services.base import Credentials, Service
 from malcapture.services.mal import SERVICE as MAL
+from malcapture.services.plex import SERVICE as PLEX
 from malcapture.services.trakt import SERVICE as TRAKT
 from malcapture.standins.base import StandIn
 from malcapture.standins.mal import App, FakeMal
+from malcapture.standins.plex import FakePlex, FakePlexServer
+from malcapture.standins.plex import env_for as plex_env_for
 from malcapture.standins.trakt import FakeTrakt, TraktApp, env_for
 from malcapture.tokens import TokenSet
 
-__all__ = ["MAL", "TRAKT", "free_port"]
+__all__ = ["MAL", "PLEX", "TRAKT", "free_port"]
+
+
+CHROMIUM_FLAGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
+    "--disable-component-update --disable-sync --disable-dev-shm-usage"
+)
 
 
 SHARED_CONFIGS = Path(__file__).resolve().parents[2] / "shared" / "kometa-configs"
@@ -356,6 +365,23 @@ class TraktStandIn:
 
     def args(self, config: Path, *extra: str) -> list[str]:
         return ["-c", str(config), "--client-id", self.app.client_id, "--client-secret", self.app.secret, *extra]
+
+
+@dataclass
+class PlexStandIn:
+    """The fake plex.tv (and app.plex.tv) and a fake Plex Media Server on loopback, and what points malcapture
+    at them."""
+
+    fake: FakePlex
+    server: FakePlexServer
+    base: str
+    server_url: str
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, **plex_env_for(self.base), "PYTHONUNBUFFERED": "1", **extra}
+
+    def args(self, config: Path, *extra: str) -> list[str]:
+        return ["-c", str(config), *extra]
 
 
 def stored_trakt(trakt: TraktStandIn, config: Path, created_at: int | None = None) -> dict[str, Any]:

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers import Mal, executable, login_args, port_is_free, run_cli
-
-CHROMIUM_FLAGS = (
-    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
-    "--disable-component-update --disable-sync --disable-dev-shm-usage"
-)
-
-
-@pytest.fixture
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing: CI must install it (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return path
+from tests.helpers import CHROMIUM_FLAGS, Mal, executable, login_args, port_is_free, run_cli
 
 
 def chromium_launcher(tmp_path: Path, chromium: str) -> tuple[Path, Path]:

@@ -5,10 +5,10 @@ Each module keeps its heavy imports inside its functions: reading this table cos
 
 from __future__ import annotations
 
-from malcapture.services import mal, trakt
+from malcapture.services import mal, plex, trakt
 from malcapture.services.base import Service
 
-SERVICES: tuple[Service, ...] = (mal.SERVICE, trakt.SERVICE)
+SERVICES: tuple[Service, ...] = (mal.SERVICE, trakt.SERVICE, plex.SERVICE)
 DEFAULT = next(service for service in SERVICES if service.group is None)  # what a bare `malcapture` logs in to
 
 

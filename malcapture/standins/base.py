@@ -85,6 +85,9 @@ class StandIn:
     @web.middleware
     async def _answer(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         self.hits[request.path] += 1
+        route = request.match_info.route.resource.canonical if request.match_info.route.resource else request.path
+        if route != request.path:  # `/api/v2/pins/{id}` as well as `/api/v2/pins/123`
+            self.hits[route] += 1
         condition = self._condition()
         async with condition:
             condition.notify_all()

@@ -92,7 +92,7 @@ class FakeTrakt(StandIn):
 
     async def approve_when_shown(self) -> None:
         """The user, on another device: sees the code, enters it at Trakt, approves."""
-        await self.requested("/oauth/device/token")  # polled: the code was shown
+        await self.requested("/oauth/device/token", self.hits["/oauth/device/token"] + 1)  # polled: it was shown
         for device in self.devices.values():
             device.decision = "allow"
 

@@ -1,0 +1,379 @@
+"""Plex: the PIN sign-in as Kometa's own device, the token checked against plex.tv and the user's server.
+
+Facts: ../shared/PLEX-AUTH.md. On a desktop a strong PIN is signed in at app.plex.tv, which sends the
+browser back to a loopback server of ours (forwardUrl: no secret in it, it only brings the next
+poll forward); elsewhere a 4-character code is typed at plex.tv/link. Either way the PIN is polled
+until it holds the token, which never expires. The client identifier is Kometa's (the file UUID
+beside the config), so that plex.tv lists Kometa as one device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from malcapture.config.place import IfBlank
+from malcapture.errors import MalcaptureError, NetworkError, ServiceError, TimedOut
+from malcapture.http import Answer, HttpClient, is_html, json_object, titled
+from malcapture.services.base import Account, Flag, Service, Setup, http_timeout, urls
+from malcapture.tokens import TokenSet
+
+if TYPE_CHECKING:
+    from malcapture.login.device import Pending
+    from malcapture.login.keep import Kept
+    from malcapture.login.session import Io
+    from malcapture.services.base import LoginOptions, LoginResult
+
+URLS = (
+    ("MALCAPTURE_PLEX_TV_URL", "https://plex.tv"),  # the API (/api/v2/...) and /link
+    ("MALCAPTURE_PLEX_APP_URL", "https://app.plex.tv"),  # the sign-in page
+)
+PRODUCT = "Kometa"  # plex.tv lists the token under Kometa's name, as Kometa's own requests say
+POLL_EVERY = 1.0  # seconds, as the web pages that sign in to Plex do
+READ_ONLY = (
+    "Plex Token is read only (the server does not allow this account to sync), so Kometa would stop with "
+    '"Plex Token is read only. Please get a new token": sign in as the server\'s owner or an admin.'
+)
+AGAIN = "Run `malcapture plex` again and sign in within the PIN's time."
+
+
+def login(opts: LoginOptions, io: Io) -> LoginResult:
+    from malcapture import interrupts
+
+    return interrupts.run(login_async(opts, io))
+
+
+async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
+    from malcapture.login.capture import result_of
+    from malcapture.login.keep import Destination
+    from malcapture.login.prepare import prepare
+    from malcapture.services.base import LoginResult
+
+    extra = {"url": IfBlank(opts.url)} if opts.url else None
+    prepared = prepare(opts, io, extra)
+    if prepared is None:
+        return LoginResult(None, None, kept=True)
+    config = prepared.config
+    folder = config.target.parent if config else opts.config_path.absolute().parent
+    identifier = client_identifier(folder, io, create=not opts.print_block)
+    settings = {
+        "url": opts.url or _server_url(config, opts, io),
+        "verify_ssl": _setting(config, opts, io, "verify_ssl"),
+    }
+    setup = Setup(io.env, io.reporter.debug, None, settings, folder)
+    dest = Destination(SERVICE, config, prepared.place, None, folder, extra, opts.print_block, opts.verify)
+    async with PlexClient(setup, identifier) as client:
+        if opts.alternative or io.headless(io.env) is not None:
+            return result_of(await _link(client, dest, opts, io))
+        return result_of(await _desktop(client, dest, opts, io))
+
+
+def _server_url(config: Any, opts: LoginOptions, io: Io) -> str | None:
+    return _setting(config, opts, io, "url")
+
+
+def _setting(config: Any, opts: LoginOptions, io: Io, key: str) -> str | None:
+    """A setting of the section; one a library's section leaves out is the root section's (as Kometa reads it)."""
+    if config is None:
+        return None
+    found: str | None = config.setting(SERVICE.place(opts.library), key, io.env)
+    if found is None and opts.library:
+        found = config.setting(SERVICE.place(), key, io.env)
+    return found
+
+
+def client_identifier(folder: Path, io: Io, create: bool) -> str:
+    """Kometa's device ID: the first non-empty line of UUID in the config's folder, made as Kometa makes it
+    (a random UUID4) when there is none — and never changed."""
+    path = folder / "UUID"
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        found = next((line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()), None)
+        if found:
+            return found
+    made = str(uuid.uuid4())
+    if not create:
+        io.reporter.info(f"{path} does not exist; this sign-in uses a device ID of its own (--print writes no file).")
+        return made
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(made + "\n")
+    except FileExistsError:
+        return client_identifier(folder, io, create=False)  # another run made it meanwhile: theirs wins
+    except OSError as exc:
+        io.reporter.warn(
+            f"could not write {path} ({exc.strerror}); Kometa will make its own and appear as a second device."
+        )
+        return made
+    io.reporter.info(f"Made {path}: Kometa's device ID, which Kometa reads from there too.")
+    return made
+
+
+@dataclass(frozen=True)
+class Pin:
+    id: int
+    code: str
+    expires_in: int
+
+
+async def _link(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) -> Kept:
+    """A 4-character code to type at plex.tv/link, on any device: nothing to paste, no port to publish."""
+    from malcapture.login.device import poll_until, show_code
+
+    pin = await client.create_pin(strong=False)
+    what = "Open this page on any device (phone, computer), sign in to Plex and enter the code:"
+    show_code(f"{client.tv}/link", pin.code, pin.expires_in, opts, io, what)
+    return await _poll(client, pin, dest, io, None, poll_until)
+
+
+async def _desktop(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) -> Kept:
+    """A strong PIN signed in at app.plex.tv in this machine's browser, which then comes back to us."""
+    import asyncio
+
+    from malcapture import browser
+    from malcapture.login import pages, pkce
+    from malcapture.login.device import poll_until
+    from malcapture.login.server import CallbackServer
+
+    io.find_browser()
+    sockets, target = _bind(opts, io)
+    pin = await client.create_pin(strong=True)
+    forward = f"http://localhost:{target.port}/" if sockets else None
+    url = client.sign_in_url(pin, forward)
+    wake = asyncio.Event()
+    server = None
+    to_open = url
+    if sockets:  # the browser's command line gets a one-time address of ours, not the PIN's code
+        start = f"/start/{pkce.make_state()}"
+        server = CallbackServer(list(sockets), target, lambda query: True, io.reporter.warn, (start, url))
+        await server.start()
+        server.result.add_done_callback(lambda _: wake.set())
+        to_open = f"http://localhost:{target.port}{start}"
+    try:
+        io.reporter.info("Open this page to sign in to Plex (as Kometa's own device, not with the server's token):")
+        io.reporter.url(url)
+        io.reporter.info("Opening your browser…")
+        browser.warn_if_unopened(browser.open_in_background(io.open_browser, to_open), io.reporter.warn)
+        io.reporter.info(f"Waiting until {io.until(pin.expires_in)} for the sign-in ({pin.expires_in // 60} minutes).")
+        kept = await _poll(client, pin, dest, io, wake, poll_until)
+        if server:
+            saved = str(kept.saved.path) if kept.saved else None
+            server.finish(pages.success(kept.account.name if kept.account else None, saved, SERVICE, SERVICE.done))
+        return kept
+    except MalcaptureError as exc:
+        if server:
+            server.finish(pages.failure(exc.what, exc.advice))
+        raise
+    finally:
+        if server:
+            await server.close()
+
+
+def _bind(opts: LoginOptions, io: Io) -> tuple[tuple[Any, ...], Any]:
+    """The forward's loopback port (any free one, or --port): a busy one only means no forwardUrl."""
+    from malcapture.errors import PortConflict
+    from malcapture.login import ports
+    from malcapture.login.redirect import parse_redirect_uri
+
+    target = parse_redirect_uri(f"http://localhost:{opts.port or ports.free_port()}/", "plex.tv")
+    try:
+        return tuple(ports.claim(target)), target
+    except PortConflict as exc:
+        io.reporter.warn(f"{exc.what} Signing in without coming back to this port: the polling finishes it.")
+        return (), target
+
+
+async def _poll(client: PlexClient, pin: Pin, dest: Any, io: Io, wake: Any, poll_until: Any) -> Kept:
+    from malcapture.login.keep import keep_issued
+
+    def expired() -> TimedOut:
+        return TimedOut(f"The PIN {pin.code} expired before it was used; the config was not changed.", AGAIN)
+
+    async def attempt() -> Kept | Pending:
+        return await keep_issued(lambda: client.poll(pin), client, dest, io.reporter, io.env)
+
+    kept: Kept = await poll_until(attempt, POLL_EVERY, pin.expires_in, io.clock, expired, io.reporter.debug, wake)
+    return kept
+
+
+class PlexClient(HttpClient):
+    """plex.tv's PIN and user API as Kometa's device, and the user's own server."""
+
+    def __init__(self, setup: Setup, identifier: str | None = None) -> None:
+        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff)
+        self.tv, self.app = urls(setup.env, *URLS)
+        self.identifier = identifier or (client_identifier_read(setup.folder) if setup.folder else None) or "malcapture"
+        self.server = (setup.settings.get("url") or "").rstrip("/") or None
+        self.verify_tls = str(setup.settings.get("verify_ssl") or "true").lower() not in ("false", "no", "0")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "Accept": "application/json",
+            "X-Plex-Client-Identifier": self.identifier,
+            "X-Plex-Product": PRODUCT,
+            "X-Plex-Provides": "sync",
+        }
+
+    @property
+    def warm_urls(self) -> tuple[str, ...]:
+        return (f"{self.tv}/api/v2/user",)
+
+    def sign_in_url(self, pin: Pin, forward: str | None) -> str:
+        params = {"clientID": self.identifier, "code": pin.code, "context[device][product]": PRODUCT}
+        if forward:
+            params["forwardUrl"] = forward
+        return f"{self.app}/auth#?{urlencode(params, quote_via=quote)}"
+
+    async def create_pin(self, strong: bool) -> Pin:
+        url = f"{self.tv}/api/v2/pins" + ("?strong=true" if strong else "")
+        answer = await self.send("POST", url, "PIN request", idempotent=False, headers=self.headers)
+        if answer.status not in (200, 201):
+            raise explain(answer, "PIN request")
+        data = json_object(answer, SERVICE.title, "PIN request")
+        try:
+            pin = Pin(int(data["id"]), str(data["code"]), int(data.get("expiresIn") or 900))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            raise ServiceError("Plex answered the PIN request without a usable PIN.", "Try again later.") from None
+        if not 0 < pin.expires_in <= 86400:
+            raise ServiceError(
+                f"Plex answered with a PIN valid for {pin.expires_in} seconds: that cannot be right.",
+                "Try again later.",
+            )
+        return pin
+
+    async def poll(self, pin: Pin) -> TokenSet | Pending:
+        from malcapture.login.device import Pending
+
+        url = f"{self.tv}/api/v2/pins/{pin.id}"
+        answer = await self.send("GET", url, "PIN check", idempotent=True, headers=self.headers)
+        if answer.status == 404:
+            raise TimedOut(f"The PIN {pin.code} expired before it was used; the config was not changed.", AGAIN)
+        if answer.status == 429:
+            return Pending(slower=answer.retry_after or 0.0)
+        if answer.status != 200:
+            self._log(f"Plex answered HTTP {answer.status}; still waiting")
+            return Pending()
+        token = json_object(answer, SERVICE.title, "PIN check").get("authToken")
+        if not token:
+            return Pending()
+        if not isinstance(token, str) or not token.isprintable():
+            raise ServiceError("Plex answered the PIN check with a token that is not text.", AGAIN)
+        return TokenSet({"token": token}, access="token", refresh=None)
+
+    async def verify(self, tokens: Mapping[str, object]) -> Account:
+        """Whose the token is (plex.tv), and whether the user's server takes it — asked at the same time."""
+        import asyncio
+
+        token = str(tokens["token"])
+        user, notes = await asyncio.gather(self._user(token), self._server(token))
+        return Account(user, notes)
+
+    async def _user(self, token: str) -> str:
+        headers = {**self.headers, "X-Plex-Token": token}
+        answer = await self.send("GET", f"{self.tv}/api/v2/user", "account check", idempotent=True, headers=headers)
+        if answer.status != 200:
+            raise explain(answer, "account check")
+        data = json_object(answer, SERVICE.title, "account check")
+        return str(data.get("username") or data.get("title") or f"Plex user {data.get('id', '?')}")
+
+    async def _server(self, token: str) -> tuple[str, ...]:
+        """The server at plex.url with this token, as Kometa asks it at start-up: a 401 is an error, an
+        unreachable server a note (Kometa may run on another network), a read-only token a note."""
+        if self.server is None:
+            return ("no plex.url to check the token against: pass --url to check it and fill it in.",)
+        headers = {"X-Plex-Token": token, "X-Plex-Client-Identifier": self.identifier, "X-Plex-Product": PRODUCT}
+        try:
+            answer = await self.send(
+                "GET", f"{self.server}/", "server check", idempotent=True, headers=headers, ssl=self.verify_tls
+            )
+        except NetworkError as exc:
+            return (
+                f"the Plex server could not be checked ({exc.what}) — the token is kept; Kometa may run elsewhere.",
+            )
+        if answer.status in (401, 403):
+            raise ServiceError(
+                f"the Plex server at {self.server} refuses this token (HTTP {answer.status}): Kometa would stop "
+                'with "Plex token is invalid".',
+                "Sign in with an account that has access to that server (its owner, or a user it is shared with), "
+                "or check plex.url.",
+                answer.status,
+            )
+        if answer.status != 200:
+            return (f"the Plex server at {self.server} answered HTTP {answer.status}; the token is kept.",)
+        root = _xml_root(answer.body)
+        self._log(f"the Plex server {root.get('friendlyName') if root is not None else '?'} takes the token")
+        return () if root is not None and root.get("allowSync") == "1" else (READ_ONLY,)
+
+
+def client_identifier_read(folder: Path) -> str | None:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return next((line.strip() for line in (folder / "UUID").read_text("utf-8").splitlines() if line.strip()), None)
+    return None
+
+
+def _xml_root(body: str) -> ElementTree.Element | None:
+    """The server's MediaContainer (its answers are XML unless asked for JSON); no entities, no network."""
+    if "<!DOCTYPE" in body or "<!ENTITY" in body:
+        return None
+    try:
+        return ElementTree.fromstring(body)  # noqa: S314 (no DOCTYPE, so no entity to expand or fetch)
+    except ElementTree.ParseError:
+        return None
+
+
+def explain(answer: Answer, action: str) -> ServiceError:
+    status = answer.status
+    if status in (401, 422):
+        return ServiceError(
+            f"Plex refused the {action}: HTTP {status} — the token is not valid (signed out, or revoked).",
+            "Run `malcapture plex` to sign in again.",
+            status,
+        )
+    if status == 400:
+        return ServiceError(f"Plex refused the {action}: HTTP 400.", "Run again with -v to see the exchange.", status)
+    if is_html(answer):
+        return ServiceError(
+            f"Plex answered the {action} with HTTP {status} and a web page{titled(answer.body)} instead of JSON.",
+            "Plex may be down or blocking this network: try again later.",
+            status,
+        )
+    return ServiceError(f"Plex answered the {action} with HTTP {status}.", "Try again in a few minutes.", status)
+
+
+SAMPLE = """\
+plex:
+  url:                             # Enter Plex URL (REQUIRED)
+  token:                           # Enter Plex Token (REQUIRED)
+  timeout: 60
+"""
+
+SERVICE = Service(
+    name="plex",
+    title="Plex",
+    group="plex",
+    summary="Sign Kometa in to Plex",
+    token_keys=("token",),
+    tokens_under=None,
+    spent=None,
+    app=None,
+    alternative=Flag(
+        "--link", "Sign in with a 4-character code at plex.tv/link, on any device (the default without a browser here)."
+    ),
+    login_help="Sign Kometa in to Plex as its own device, check the token against plex.tv and your server, save it.",
+    done="Signed in",
+    stand_in=TokenSet({"token": "x" * 20}, access="token", refresh=None),  # Plex's tokens: 20 characters
+    login=login,
+    login_async=login_async,
+    client=PlexClient,
+    expiry=None,
+    sample=SAMPLE,
+    needs=("url", "verify_ssl"),
+)
