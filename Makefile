@@ -37,9 +37,13 @@ $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)  ## the login against google-auth-oauthlib's (loopback, then a 100 ms TLS link), --help, memory, a 5,000-line save
-	$(BIN)/python scripts/bench.py
-	$(BIN)/python scripts/bench_link.py
+# The commit `make bench` compares this tree with, interleaved: the start of this round of work.
+BASELINE ?= 4680916
+
+bench: $(BENCH_STAMP)  ## the login against google-auth-oauthlib's and BASELINE's (loopback, then a 100 ms TLS link), --help, memory, a 5,000-line save, Plex's sign-in
+	$(BIN)/python scripts/bench.py --baseline $(BASELINE)
+	$(BIN)/python scripts/bench_link.py --baseline $(BASELINE)
+	$(BIN)/python scripts/bench_plex.py
 
 contract: $(STAMP)  ## check the installed command against ../shared/CONTRACT.md (beside the project)
 	@if [ -x ../shared/tools/check-contract ]; then ../shared/tools/check-contract $(BIN)/malcapture; \

@@ -14,6 +14,9 @@ from malcapture import browser
 
 
 def main() -> None:
+    # No collector passes while the modules load, before the browser opens (a few ms): the event loop
+    # turns it back on (interrupts.run), and gc.freeze() below spares the last one.
+    gc.disable()
     if browser.likely_to_open(sys.argv[1:], os.environ):
         browser.find_browsers()
     from malcapture.cli import main as cli

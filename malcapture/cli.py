@@ -353,7 +353,7 @@ def _io(reporter: StderrReporter) -> "Io":
 
 def _login(opts: LoginOptions, verbose: bool) -> None:
     reporter = StderrReporter(verbose)
-    result = _run(lambda: opts.service.login(opts, _io(reporter)))
+    result = _run(lambda: opts.service.code.login(opts, _io(reporter)))
     if result.kept:
         return
     account = result.account

@@ -31,7 +31,7 @@ settings:
   cache_expiration: 60
   asset_directory: 'config/assets'
 """
-SAMPLE_CONFIG = HEADER + "".join(service.sample for service in SERVICES)
+SAMPLE_CONFIG = HEADER + "".join(service.code.sample for service in SERVICES)
 
 
 def shorten_tokens(text: str) -> str:

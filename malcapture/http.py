@@ -7,7 +7,6 @@ and `--help` must not load them.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -210,6 +209,8 @@ def unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
 
 
 def json_object(answer: Answer, title: str, action: str) -> dict[str, Any]:
+    import json
+
     try:
         data = json.loads(answer.body)
     except ValueError:
@@ -228,6 +229,8 @@ def issued(
 ) -> TokenSet:
     """A token answer: JSON, text that can be written into a config, and the values Kometa keeps (`read`
     makes them from the answer; a KeyError, TypeError or ValueError there means the answer is unusable)."""
+    import json
+
     data = json_object(answer, title, action)
     try:
         json.dumps(data, ensure_ascii=False).encode("utf-8")

@@ -61,7 +61,12 @@ def run(work: Coroutine[Any, Any, T]) -> T:
     """asyncio.run(work), where a stopping signal cancels the work; once it has unwound (servers
     closed, the terminal's modes back), Interrupted is raised here."""
     import asyncio  # not at the top: the login opens the browser before asyncio loads
+    import gc
 
+    # Off while the modules loaded (__main__); on again for a wait that may last half an hour, without
+    # ever scanning what start-up made (modules, Typer, the config): it lives until exit anyway.
+    gc.freeze()
+    gc.enable()
     return asyncio.run(_cancelled_by_signals(work))
 
 

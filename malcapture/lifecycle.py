@@ -28,7 +28,7 @@ def utc_now() -> datetime:
 
 def describe_expiry(service: Service, expires: datetime | None, now: datetime, subject: str = "it") -> str:
     """`it expires 2026-12-01 10:00 UTC (in 2 days)`, said of `subject`, in words that fit the service."""
-    if service.expiry is None:
+    if service.code.expiry is None:
         return f"{subject} does not expire"
     if expires is None:
         return f"{subject} says nothing of when it expires (its expiry cannot be read from the config)"
@@ -139,15 +139,15 @@ async def check(job: Job) -> Report:
     """Whose the stored token is and until when; raises what is wrong (the CLI's message and exit code)."""
     service = job.service
     config = kometa.load(job.path)
-    access = _stored(config, job, service.stand_in.access)
+    access = _stored(config, job, service.access_key)
     values = {key: config.setting(job.place, key, job.env, token=True) for key in service.token_keys}
     expires = stored_expiry(config, service, job.place, job.env)
     now = utc_now()
     job.reporter.info(f"{config.shown}: {describe_expiry(service, expires, now, f'the stored {service.title} token')}.")
     creds = _creds(config, job)
     try:
-        async with service.client(_setup(config, job, creds)) as client:
-            account = await client.verify({**values, service.stand_in.access: access})
+        async with service.code.client(_setup(config, job, creds)) as client:
+            account = await client.verify({**values, service.access_key: access})
             await client.check_secret()
     except NetworkError as exc:
         raise NetworkError(f"{exc.what} (The expiry above was read offline, from the config.)", exc.advice) from None
@@ -198,8 +198,8 @@ async def _refresh(job: Job, if_expiring_within: timedelta | None) -> RefreshRes
     service, place, reporter = job.service, job.place, job.reporter
     config = kometa.load(job.path)
     kometa.check_writable(config)
-    assert service.stand_in.refresh is not None, "only a service whose tokens expire is refreshed"
-    refresh_token = _stored(config, job, service.stand_in.refresh)
+    assert service.refresh_key is not None, "only a service whose tokens expire is refreshed"
+    refresh_token = _stored(config, job, service.refresh_key)
     expires = stored_expiry(config, service, place, job.env)
     if if_expiring_within is not None:
         now = utc_now()
@@ -210,7 +210,7 @@ async def _refresh(job: Job, if_expiring_within: timedelta | None) -> RefreshRes
     creds = credentials(service, job.client_id, job.client_secret, config, place, job.env, reporter, None)
     prove(config, service, place, creds, job.env)  # a refusal now, before the refresh token is spent
     dest = Destination(service, config, place, creds, config.target.parent, verify=False, lock=False)
-    async with service.client(_setup(config, job, creds)) as client:
+    async with service.code.client(_setup(config, job, creds)) as client:
         try:
             kept = await keep_issued(lambda: client.refresh(refresh_token), client, dest, reporter, job.env)
         except NetworkError:
@@ -221,8 +221,8 @@ async def _refresh(job: Job, if_expiring_within: timedelta | None) -> RefreshRes
                 raise
             return found
     assert kept.saved is not None
-    assert service.expiry is not None
-    return RefreshResult(True, service.expiry(kept.tokens.values), kept.saved.path, kept.saved.changes)
+    assert service.code.expiry is not None
+    return RefreshResult(True, service.code.expiry(kept.tokens.values), kept.saved.path, kept.saved.changes)
 
 
 async def _refreshed_meanwhile(job: Job, sent: str, client: TokenClient) -> RefreshResult | None:
@@ -234,7 +234,7 @@ async def _refreshed_meanwhile(job: Job, sent: str, client: TokenClient) -> Refr
         expires = stored_expiry(config, service, place, job.env)
     except (ConfigError, UsageError):
         return None
-    stored, access = values.get(service.stand_in.refresh or ""), values.get(service.stand_in.access)
+    stored, access = values.get(service.refresh_key or ""), values.get(service.access_key)
     if not stored or stored == sent or not access:
         return None
     job.reporter.info(

@@ -1,14 +1,17 @@
-"""`make bench`: the two moments a user waits for, measured against google-auth-oauthlib on this machine.
+"""`make bench`: the two moments a user waits for, measured against google-auth-oauthlib and against a
+baseline commit of malcapture, on this machine.
 
-Interleaved runs of malcapture's whole login and of google-auth-oauthlib's
-`InstalledAppFlow.run_local_server`, both against the MyAnimeList stand-in on loopback, both with
-the same scripted browser (scripts/browser.sh notes when it was started, then clicks Allow).
-A run starts when the command is started and is done when it has exited; for malcapture that
-includes the users/@me check and the config save. Then `--help`, peak memory, and saving a
-5,000-line config. It prints figures and whether each budget of issue 6 is met; it fails only
-when a flow does not complete.
+Interleaved runs of malcapture's whole login (this tree's, and the baseline's, built from git into a
+temporary folder), and of google-auth-oauthlib's `InstalledAppFlow.run_local_server`, all against the
+MyAnimeList stand-in on loopback with the same scripted browser (scripts/browser.sh notes when it was
+started, then clicks Allow). Both malcapture runs are `python -m malcapture` with the tree first on
+PYTHONPATH, so they differ in their code alone. A run starts when the command is started and is done
+when it has exited; for malcapture that includes the users/@me check and the config save. Then `--help`,
+peak memory, and saving a 5,000-line config. It prints figures, whether each budget is met, and how
+far this tree is from the baseline beside the noise of both (the median absolute deviation); it fails
+only when a flow does not complete.
 
-Usage: python scripts/bench.py [--runs N]
+Usage: python scripts/bench.py [--runs N] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from typing import TypeVar
 from malcapture.config import kometa, save
 from malcapture.demo import SAMPLE_CONFIG
 from malcapture.login.ports import free_port
+from malcapture.services import MYANIMELIST as MAL
 from malcapture.services.base import Credentials
-from malcapture.services.mal import SERVICE as MAL
 from malcapture.standins.mal import FakeMal, serve
 from malcapture.tokens import TokenSet
 
 R = TypeVar("R")
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 BIN = Path(sys.executable).parent
 KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
@@ -61,8 +65,25 @@ def malcapture_login(fake: FakeMal, config: Path) -> list[str]:
     port = free_port()
     app = fake.register(f"http://localhost:{port}/")
     config.write_text(SAMPLE_CONFIG, encoding="utf-8")
-    argv = [str(BIN / "malcapture"), "-c", str(config), "--client-id", app.client_id]
+    argv = [sys.executable, "-m", "malcapture", "-c", str(config), "--client-id", app.client_id]
     return [*argv, "--client-secret", str(app.secret), "--redirect-uri", f"http://localhost:{port}/"]
+
+
+def baseline_tree(rev: str, folder: Path) -> Path:
+    """malcapture as it was at `rev`, from git, in `folder` (its dependencies are this venv's); a folder
+    holding a malcapture package is taken as it is (to measure a change before committing it)."""
+    if (Path(rev) / "malcapture" / "__main__.py").is_file():
+        return Path(rev)
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "malcapture"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder
+
+
+def noise(values: Sequence[float]) -> float:
+    """The median absolute deviation: how far a run typically is from the median."""
+    middle = median(values)
+    return median([abs(value - middle) for value in values])
 
 
 def google_login(fake: FakeMal, oauth: str) -> list[str]:
@@ -72,11 +93,11 @@ def google_login(fake: FakeMal, oauth: str) -> list[str]:
     return [sys.executable, str(HERE / "google_flow.py"), oauth, app.client_id, str(app.secret), str(port)]
 
 
-def run_timed(argv: Sequence[str], env: dict[str, str], log: Path) -> Timed:
+def run_timed(argv: Sequence[str], env: dict[str, str], log: Path, cwd: Path | None = None) -> Timed:
     """Start the command, wait for it, and return its wall time and peak memory (wait4's rusage)."""
     with log.open("ab") as out:
         start = time.perf_counter()
-        process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        process = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = (time.perf_counter() - start) * 1000
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -91,6 +112,7 @@ class Bench:
         self.record = folder / "browser-started"
         self.log = folder / "output.log"
         self.env = {name: os.environ[name] for name in KEPT_ENV if name in os.environ}
+        self.env["PYTHONPATH"] = str(ROOT)
         self.env.update(
             DISPLAY=":99",  # a desktop: a browser may be opened (none is, BROWSER is ours)
             BROWSER=str(HERE / "browser.sh"),
@@ -102,16 +124,16 @@ class Bench:
             OAUTHLIB_INSECURE_TRANSPORT="1",  # the stand-in speaks http
         )
 
-    def malcapture(self) -> Run:
-        return self._flow(malcapture_login(self.fake, self.folder / "config.yml"))
+    def malcapture(self, tree: Path = ROOT) -> Run:
+        return self._flow(malcapture_login(self.fake, self.folder / "config.yml"), tree)
 
     def google(self) -> Run:
         return self._flow(google_login(self.fake, f"{self.base}/v1/oauth2"))
 
-    def _flow(self, argv: list[str]) -> Run:
+    def _flow(self, argv: list[str], tree: Path = ROOT) -> Run:
         self.record.unlink(missing_ok=True)
         started = time.time_ns()  # the browser script notes its start with `date +%s%N`: the same clock
-        timed = run_timed(argv, self.env, self.log)
+        timed = run_timed(argv, {**self.env, "PYTHONPATH": str(tree)}, self.log, cwd=self.folder)
         if not self.record.exists():
             sys.exit(f"{argv[0]} never started the browser; its output is in {self.log}")
         opened = int(self.record.read_text().split()[0])
@@ -171,7 +193,7 @@ def big_config(lines: int) -> str:
             "      mass_genre_update: tmdb",
             "      mass_critic_rating_update: 'imdb'      # keep",
         ]
-    mal = MAL.sample
+    mal = MAL.code.sample
     return "\n".join([*out, "settings:", "  cache: true", ""]) + mal
 
 
@@ -215,7 +237,7 @@ def machine() -> str:
     )
 
 
-def report_login(ours: list[Run], theirs: list[Run]) -> None:
+def report_login(ours: list[Run], theirs: list[Run], baseline: list[Run] | None = None, rev: str = "") -> None:
     print(f"\nLogin, median of {len(ours)} interleaved runs each (start = the command is started):")
     print(f"  {'':22}{'malcapture':>12}{'google-auth-oauthlib':>22}{'ratio':>8}")
     for label, name, budget in (("start → browser", "browser_ms", 0.5), ("start → done", "done_ms", 1.0)):
@@ -224,6 +246,20 @@ def report_login(ours: list[Run], theirs: list[Run]) -> None:
         print(f"  {label:22}{mine:>9.0f} ms{yard:>19.0f} ms{mine / yard:>7.2f}x   {verdict(mine / yard, budget)}")
     mine_rss, yard_rss = (median([run.rss_kib for run in runs]) / 1024 for runs in (ours, theirs))
     print(f"  {'peak memory (RSS)':22}{mine_rss:>8.1f} MiB{yard_rss:>18.1f} MiB")
+    if baseline:
+        report_baseline(ours, baseline, rev, ("browser_ms", "start → browser"), ("done_ms", "start → done"))
+
+
+def report_baseline(ours: Sequence[object], baseline: Sequence[object], rev: str, *fields: tuple[str, str]) -> None:
+    """This tree against the baseline's, with the noise of each: a difference within it is no difference."""
+    print(f"  against the baseline {rev} (interleaved in the same run):")
+    print(f"  {'':22}{'this tree':>12}{'baseline':>12}{'difference':>13}{'noise (MAD)':>14}")
+    for name, label in fields:
+        mine = [float(getattr(run, name)) for run in ours]
+        base = [float(getattr(run, name)) for run in baseline]
+        diff, spread = median(mine) - median(base), max(noise(mine), noise(base))
+        said = "within the noise" if abs(diff) <= spread else ("faster" if diff < 0 else "SLOWER")
+        print(f"  {label:22}{median(mine):>9.0f} ms{median(base):>9.0f} ms{diff:>+10.0f} ms{spread:>11.0f} ms   {said}")
 
 
 def report_help(bench: Bench, runs: int) -> None:
@@ -250,13 +286,21 @@ def report_save(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=15, help="measured runs of each flow (default 15)")
-    runs = parser.parse_args().runs
+    parser.add_argument("--baseline", default="", help="a commit to compare with, interleaved (default: none)")
+    args = parser.parse_args()
     print(f"Machine: {machine()}")
     fake, base = start_stand_in()
     with tempfile.TemporaryDirectory(prefix="malcapture-bench-") as tmp:
         bench = Bench(fake, base, Path(tmp))
-        report_login(*interleaved(runs, bench.malcapture, bench.google))
-        report_help(bench, runs)
+        if args.baseline:
+            old = baseline_tree(args.baseline, Path(tmp) / "baseline")
+            tools = (bench.malcapture, bench.google, lambda: bench.malcapture(old))
+            ours, theirs, baseline = interleaved(args.runs, *tools)
+            report_login(ours, theirs, baseline, args.baseline)
+        else:
+            ours, theirs = interleaved(args.runs, bench.malcapture, bench.google)
+            report_login(ours, theirs)
+        report_help(bench, args.runs)
         report_save(Path(tmp))
 
 

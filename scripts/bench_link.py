@@ -8,7 +8,7 @@ the stand-in directly, for both tools alike. Interleaved runs of malcapture's lo
 the config file written, after the exchange and users/@me) and of google-auth-oauthlib's
 `run_local_server` (click → done: it exits once it holds the tokens).
 
-Usage: python scripts/bench_link.py [--runs N] [--rtt-ms MS]
+Usage: python scripts/bench_link.py [--runs N] [--rtt-ms MS] [--baseline REV]
 """
 
 from __future__ import annotations
@@ -27,7 +27,19 @@ from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/link.py, shared with the tests
 
-from bench import HERE, KEPT_ENV, google_login, interleaved, malcapture_login, median, run_timed, verdict
+from bench import (
+    HERE,
+    KEPT_ENV,
+    ROOT,
+    baseline_tree,
+    google_login,
+    interleaved,
+    malcapture_login,
+    median,
+    report_baseline,
+    run_timed,
+    verdict,
+)
 
 from malcapture.standins.mal import FakeMal, serve
 from tests.link import Link, certificate
@@ -75,21 +87,21 @@ class LinkBench:
     def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
-    def malcapture(self) -> LinkRun:
+    def malcapture(self, tree: Path = ROOT) -> LinkRun:
         config = self.folder / "config.yml"
         argv = malcapture_login(self.fake, config)
-        return self._run(argv, lambda end: config.stat().st_mtime_ns)  # saved: when the new file was written
+        return self._run(argv, lambda end: config.stat().st_mtime_ns, tree)  # saved: when the new file was written
 
     def google(self) -> LinkRun:
         return self._run(google_login(self.fake, f"{self.oauth}/v1/oauth2"), lambda end: end)
 
-    def _run(self, argv: list[str], finished: Callable[[int], int]) -> LinkRun:
+    def _run(self, argv: list[str], finished: Callable[[int], int], tree: Path = ROOT) -> LinkRun:
         for path in (self.record, self.clicked):
             path.unlink(missing_ok=True)
         for link in self.links:
             link.connections, link.handshakes = 0, []
         started = time.time_ns()
-        timed = run_timed(argv, self.env, self.log)
+        timed = run_timed(argv, {**self.env, "PYTHONPATH": str(tree)}, self.log, cwd=self.folder)
         end = started + int(timed.ms * 1e6)
         done = finished(end)
         opened = int(self.record.read_text().split()[0])
@@ -102,7 +114,9 @@ class LinkBench:
         )
 
 
-def report(ours: list[LinkRun], theirs: list[LinkRun], rtt_ms: float) -> None:
+def report(
+    ours: list[LinkRun], theirs: list[LinkRun], rtt_ms: float, baseline: list[LinkRun] | None = None, rev: str = ""
+) -> None:
     def m(runs: list[LinkRun], field: str) -> float:
         return median([float(getattr(run, field)) for run in runs])
 
@@ -118,17 +132,27 @@ def report(ours: list[LinkRun], theirs: list[LinkRun], rtt_ms: float) -> None:
     print(f"  {'start → browser':30}{mine:>9.0f} ms{yard:>19.0f} ms{mine / yard:>7.2f}x   {verdict(mine / yard, 0.5)}")
     for label, field in (("TCP connections to MAL", "connections"), ("TLS handshakes", "handshakes")):
         print(f"  {label:30}{m(ours, field):>12.0f}{m(theirs, field):>22.0f}")
+    if baseline:
+        report_baseline(ours, baseline, rev, ("after_click_ms", "click → saved"), ("browser_ms", "start → browser"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=7, help="measured runs of each flow (default 7)")
     parser.add_argument("--rtt-ms", type=float, default=100, help="the link's round-trip time (default 100)")
+    parser.add_argument("--baseline", default="", help="a commit to compare with, interleaved (default: none)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="malcapture-bench-link-") as tmp:
         bench = LinkBench(Path(tmp), args.rtt_ms / 1000)
-        ours, theirs = interleaved(args.runs, bench.malcapture, bench.google)
-        report(ours, theirs, args.rtt_ms)
+        if args.baseline:
+            old = baseline_tree(args.baseline, Path(tmp) / "baseline")
+            ours, theirs, baseline = interleaved(
+                args.runs, bench.malcapture, bench.google, lambda: bench.malcapture(old)
+            )
+            report(ours, theirs, args.rtt_ms, baseline, args.baseline)
+        else:
+            ours, theirs = interleaved(args.runs, bench.malcapture, bench.google)
+            report(ours, theirs, args.rtt_ms)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,9 @@ from malcapture.config import save as ks
 from malcapture.login.paste import PasteReader
 from malcapture.login.ports import free_port
 from malcapture.login.session import Io
+from malcapture.services import MYANIMELIST as MAL
+from malcapture.services import PLEX, TRAKT
 from malcapture.services.base import Credentials, Service
-from malcapture.services.mal import SERVICE as MAL
-from malcapture.services.plex import SERVICE as PLEX
-from malcapture.services.trakt import SERVICE as TRAKT
 from malcapture.standins.base import StandIn
 from malcapture.standins.mal import App, FakeMal
 from malcapture.standins.plex import FakePlex, FakePlexServer

@@ -98,7 +98,7 @@ async def test_a_device_approval_whose_account_check_fails_is_saved_too(
     trakt.fake.clock = clock.wall
     io, said = quiet_io(trakt.env(), no_input, clock)
     opts = LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret)
-    login = asyncio.ensure_future(TRAKT.login_async(opts, io))
+    login = asyncio.ensure_future(TRAKT.code.login_async(opts, io))
     try:
         await asyncio.wait_for(trakt.fake.requested("/oauth/device/token"), 10)
         trakt.fake.decide(next(iter(trakt.fake.devices.values())).user_code)
@@ -232,7 +232,7 @@ async def test_verbose_redacts_the_device_code(trakt: TraktStandIn, tmp_path: Pa
     trakt.fake.clock = clock.wall
     io, said = quiet_io(trakt.env(), no_input, clock)
     with pytest.raises(TimedOut):
-        await TRAKT.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret), io)
+        await TRAKT.code.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret), io)
     (device_code,) = trakt.fake.devices
     assert device_code[:6] in "\n".join(said.debugs)  # -v shows its first characters…
     assert device_code not in said.text  # …and never the whole
@@ -252,7 +252,7 @@ async def test_a_huge_retry_after_does_not_outlive_the_code(trakt: TraktStandIn,
     io, _ = quiet_io(trakt.env(), no_input, clock)
     start = clock.time
     with pytest.raises(TimedOut, match="expired"):
-        await TRAKT.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret), io)
+        await TRAKT.code.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret), io)
     assert clock.time - start <= 30  # it stopped waiting when the code expired, not a billion seconds later
 
 

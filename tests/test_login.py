@@ -98,7 +98,7 @@ async def test_default_redirect_is_sent_in_neither_request(mal: Mal, config: Pat
 
     opts = LoginOptions(config, MAL, app.client_id, app.secret, timeout=30)
     io_, _ = quiet_io(mal.env(), no_input, open_browser=browser, headless=lambda env: None)
-    result = await MAL.login_async(opts, io_)
+    result = await MAL.code.login_async(opts, io_)
     assert result.account is not None
     assert result.account.name == "kometa_fan"
     assert "redirect_uri" not in parse_qs(urlsplit(seen[0]).query)

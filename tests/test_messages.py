@@ -226,7 +226,9 @@ async def test_demo_cleans_up_unless_kept(tmp_path: Path) -> None:
     result = await run_cli("demo", env=env)
     assert result.code == 0, result.err
     assert result.err.count("Authorized as kometa_fan") == 2  # MyAnimeList, then Trakt
+    assert result.err.count("Signed in as kometa_fan") == 1  # then Plex
     assert "`malcapture trakt check` would say: it belongs to kometa_fan." in result.err
+    assert "`malcapture plex check` would say: it belongs to kometa_fan." in result.err
     assert "No browser can open (there is no graphical display here" in result.err
     assert list(tmp_path.iterdir()) == []
     result = await run_cli("demo", "--keep", env=env)

@@ -11,7 +11,8 @@ README = (Path(__file__).resolve().parents[1] / "README.md").read_text("utf-8")
 
 
 async def test_every_option_in_help_is_in_the_readme() -> None:
-    for command in ("login", "refresh", "check", "demo", "status", "trakt login", "trakt refresh", "trakt check"):
+    commands = ("login", "refresh", "check", "demo", "status", "trakt login", "trakt refresh", "trakt check")
+    for command in (*commands, "plex login", "plex check"):
         result = await run_cli(*command.split(), "--help", env={"COLUMNS": "200", "TERM": "dumb"})
         for option in set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", result.out)) - {"--help"}:
             assert f"`{option}" in README or f", {option}" in README, (

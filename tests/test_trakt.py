@@ -60,7 +60,7 @@ async def device_login(
     trakt.fake.clock = clock.wall
     io, said = quiet_io(trakt.env(), no_input, clock)
     opts = LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret, **options)  # type: ignore[arg-type]
-    login = asyncio.ensure_future(TRAKT.login_async(opts, io))
+    login = asyncio.ensure_future(TRAKT.code.login_async(opts, io))
     polled = asyncio.ensure_future(trakt.fake.requested("/oauth/device/token", polls))
     try:
         await asyncio.wait({login, polled}, timeout=30, return_when=asyncio.FIRST_COMPLETED)

@@ -93,7 +93,7 @@ async def test_a_wrong_trakt_secret_stops_the_device_flow_before_approval(
     trakt.fake.clock = clock.wall
     io, said = quiet_io(trakt.env(), no_input, clock)
     with pytest.raises(ServiceError, match="the client secret is wrong"):
-        await TRAKT.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, "f" * 64), io)
+        await TRAKT.code.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, "f" * 64), io)
     assert config.read_text() == "trakt:\n  client_id:\n"
     assert said.lines[1] == f"{trakt.base}/activate"  # the code was shown first: the check did not delay it
 
@@ -122,7 +122,7 @@ def dotenv_values(folder: Path) -> dict[str, str]:
 async def mal_desktop_login(mal: Mal, config: Path, no_input: int) -> LoginResult:
     io, _ = quiet_io(mal.env(), no_input, open_browser=browser_clicking_allow, headless=lambda env: None)
     opts = LoginOptions(config, MAL, mal.app.client_id, mal.app.secret, redirect_uri=mal.redirect, yes=True)
-    return await MAL.login_async(opts, io)
+    return await MAL.code.login_async(opts, io)
 
 
 async def trakt_device_login(trakt: TraktStandIn, config: Path, no_input: int) -> LoginResult:
@@ -130,7 +130,7 @@ async def trakt_device_login(trakt: TraktStandIn, config: Path, no_input: int) -
     trakt.fake.clock = clock.wall
     io, _ = quiet_io(trakt.env(), no_input, clock)
     login = asyncio.ensure_future(
-        TRAKT.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret, yes=True), io)
+        TRAKT.code.login_async(LoginOptions(config, TRAKT, trakt.app.client_id, trakt.app.secret, yes=True), io)
     )
     approved = asyncio.ensure_future(trakt.fake.approve_when_shown())
     try:

@@ -15,6 +15,7 @@ from malcapture import browser
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
 from malcapture.login import pages
 from malcapture.login.keep import Destination, Kept, keep_issued
+from malcapture.login.prepare import prove
 from malcapture.login.redirect import Authorized, Callback, Refused, parse_paste, read_callback
 from malcapture.login.server import CallbackServer
 from malcapture.login.session import Io
@@ -25,8 +26,9 @@ from malcapture.services.base import LoginOptions, LoginResult, Service, Setup, 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io) if started.sockets else None
     try:
+        _prove(started, opts, io)
         setup = Setup(io.env, io.reporter.debug, started.prepared.creds)
-        async with opts.service.client(setup) as client:
+        async with opts.service.code.client(setup) as client:
             async with warm(client, client.warm_urls):  # the exchange and the check: one round trip each
                 callback = await _wait(server, started, opts, io, client)
             result = await _finish(callback, started, opts, io, client)
@@ -42,6 +44,14 @@ async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     finally:
         if server:
             await server.close()
+
+
+def _prove(started: Started, opts: LoginOptions, io: Io) -> None:
+    """What the config would refuse, found while the browser opens: long before the user clicks Allow,
+    and before any code is exchanged. (Made here rather than before the browser: it is a YAML parse.)"""
+    prepared = started.prepared
+    if prepared.config is not None and not opts.print_block:
+        prove(prepared.config, opts.service, prepared.place, prepared.creds, io.env)
 
 
 async def _serve(started: Started, io: Io) -> CallbackServer[Callback]:

@@ -11,7 +11,6 @@ from datetime import datetime, timezone
 from malcapture.config import kometa
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
-from malcapture.config.save import plan_save
 from malcapture.errors import ConfigError, UsageError
 from malcapture.login.redirect import INVISIBLE
 from malcapture.login.session import Ask, Io
@@ -28,9 +27,10 @@ class Prepared:
     place: Place
 
 
-def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared | None:
+def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None, proven: bool = True) -> Prepared | None:
     """The config and the app's credentials, checked before anything is spent; None when the user
-    chose to keep tokens that still work."""
+    chose to keep tokens that still work. `proven=False` leaves the proof of the save to the caller
+    (who makes it before anything is spent, while the user reads the page)."""
     service = opts.service
     place = service.place(opts.library)
     http_timeout(io.env)  # a bad setting is a usage error now, not after the browser
@@ -43,7 +43,8 @@ def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared 
         )
     creds = credentials(service, opts.client_id, opts.client_secret, config, place, io.env, io.reporter, io.ask)
     if config is not None and not opts.print_block:
-        prove(config, service, place, creds, io.env, extra)  # what the file would refuse, before a code is spent
+        if proven:
+            prove(config, service, place, creds, io.env, extra)  # what the file would refuse, before a code is spent
         if not _replace_working_tokens(config, service, place, opts, io):
             return None
     return Prepared(config, creds, place)
@@ -58,7 +59,9 @@ def prove(
     extra: Wants | None = None,
 ) -> None:
     """The save of tokens of the real shape works: refused now, with the reason, before anything is spent."""
-    plan_save(config, place, service.wants(service.stand_in, creds, extra), env)
+    from malcapture.config.save import plan_save  # not before the browser opens (see capture.complete)
+
+    plan_save(config, place, service.wants(service.code.stand_in(), creds, extra), env)
 
 
 def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
@@ -78,23 +81,23 @@ def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
 
 def stored_expiry(config: KometaConfig, service: Service, place: Place, env: Mapping[str, str]) -> datetime | None:
     """When the stored access token runs out, read offline (None: not known, or it does not expire)."""
-    if service.expiry is None:
+    if service.code.expiry is None:
         return None
     values = {key: config.setting(place, key, env, token=True) for key in service.token_keys}
-    return service.expiry(values) if values.get(service.stand_in.access) else None
+    return service.code.expiry(values) if values.get(service.access_key) else None
 
 
 def _replace_working_tokens(config: KometaConfig, service: Service, place: Place, opts: LoginOptions, io: Io) -> bool:
     """Tokens that still work are not replaced silently: say whose they are, and at a terminal, ask."""
     try:
-        access = config.setting(place, service.stand_in.access, io.env, token=True)
+        access = config.setting(place, service.access_key, io.env, token=True)
         expires = stored_expiry(config, service, place, io.env)
     except (UsageError, ConfigError):
         return True
     now = datetime.fromtimestamp(io.clock.wall(), timezone.utc)
-    if access is None or (service.expiry is not None and (expires is None or expires <= now)):
+    if access is None or (service.code.expiry is not None and (expires is None or expires <= now)):
         return True
-    whose = service.owner(access) if service.owner else None
+    whose = service.code.owner(access) if service.code.owner else None
     until = f"works until {expires.strftime('%Y-%m-%d %H:%M UTC')}" if expires else "does not expire"
     io.reporter.info(
         f"{config.shown} already holds a {service.title} token{f' of {whose}' if whose else ''} that {until} "

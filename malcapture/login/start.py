@@ -38,13 +38,13 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     """Everything up to the wait; None when the user chose to keep the tokens that still work."""
     service = opts.service
     assert service.app is not None, "a loopback login needs an app"
-    assert service.authorize_url is not None, "and a page that redirects back"
+    assert service.code.authorize_url is not None, "and a page that redirects back"
     target = parse_redirect_uri(opts.redirect_uri, service.app.apps)
     manual = opts.alternative
     headless = None if opts.no_browser or manual else io.headless(io.env)
     if not (opts.no_browser or manual or headless):
         io.find_browser()  # runs while the config is read
-    prepared = prepare(opts, io)
+    prepared = prepare(opts, io, proven=False)  # proven once the browser is opening (capture.complete)
     if prepared is None:
         return None
     assert prepared.creds is not None
@@ -52,7 +52,7 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     if not sockets and not io.paste.can_deliver():
         raise UsageError(*_no_way_to_paste(target, opts, io))
     verifier, state = pkce.make_verifier(), pkce.make_state()
-    url = service.authorize_url(io.env, prepared.creds.client_id, verifier, state, target.sent_uri)
+    url = service.code.authorize_url(io.env, prepared.creds.client_id, verifier, state, target.sent_uri)
     # The browser's command line is readable by every local user: with a server, it gets a one-time
     # address of ours that redirects to `url`, which then travels only inside that HTTP answer.
     start_path = f"/start/{pkce.make_state()}" if sockets else None

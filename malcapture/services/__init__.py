@@ -1,14 +1,80 @@
-"""The services Kometa needs malcapture for, one module each; the rest of malcapture reads SERVICES.
+"""The services Kometa needs malcapture for: one Service value each, read as data by the rest of malcapture.
 
-Each module keeps its heavy imports inside its functions: reading this table costs nothing at start-up.
+Each value names the module with its code (services/mal.py, trakt.py, plex.py), which is imported
+when a command needs it: reading this table costs nothing at start-up.
 """
 
 from __future__ import annotations
 
-from malcapture.services import mal, plex, trakt
-from malcapture.services.base import Service
+from malcapture.services.base import App, Flag, Service
 
-SERVICES: tuple[Service, ...] = (mal.SERVICE, trakt.SERVICE, plex.SERVICE)
+MYANIMELIST = Service(
+    name="mal",
+    title="MyAnimeList",
+    group=None,
+    summary="Authorize Kometa on MyAnimeList",
+    token_keys=("access_token", "token_type", "expires_in", "refresh_token"),  # Kometa's order (modules/mal.py)
+    tokens_under="authorization",
+    spent="localhost_url",
+    app=App(
+        env=("MAL_CLIENT_ID", "MAL_CLIENT_SECRET"),
+        id_length=32,
+        redirect_help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
+        apps="https://myanimelist.net/apiconfig",
+        lone_id="no client secret. Only apps of type *web* have one, and Kometa needs it: "
+        "MyAnimeList will refuse the exchange if the app is of type web.",
+        wrong_id=" A wrong client ID (or redirect URL) shows up as a password popup on MyAnimeList that keeps "
+        "coming back.",
+        redirect_env="MALCAPTURE_REDIRECT_URI",
+    ),
+    alternative=Flag("--manual", "No server: print the URL and wait for the paste."),
+    login_help="Authorize Kometa on MyAnimeList and save the tokens into its config.",
+    done="Authorized",
+    module="malcapture.services.mal",
+)
+
+TRAKT = Service(
+    name="trakt",
+    title="Trakt",
+    group="trakt",
+    summary="Authorize Kometa on Trakt",
+    token_keys=("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at"),  # Kometa's
+    tokens_under="authorization",
+    spent="pin",
+    app=App(
+        env=("TRAKT_CLIENT_ID", "TRAKT_CLIENT_SECRET"),
+        id_length=64,
+        redirect_help="Catch the redirect to this loopback URL registered in the Trakt app (e.g. http://localhost:8765/).",
+        apps="https://developer.trakt.tv (Your API Apps)",
+        lone_id="no client secret: Trakt needs the app's secret for every token request (developer.trakt.tv).",
+    ),
+    alternative=Flag("--pin", "Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first)."),
+    login_help="Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste).",
+    done="Authorized",
+    module="malcapture.services.trakt",
+)
+
+PLEX = Service(
+    name="plex",
+    title="Plex",
+    group="plex",
+    summary="Sign Kometa in to Plex",
+    token_keys=("token",),
+    tokens_under=None,
+    spent=None,
+    app=None,
+    alternative=Flag(
+        "--link", "Sign in with a 4-character code at plex.tv/link, on any device (the default without a browser here)."
+    ),
+    login_help="Sign Kometa in to Plex as its own device, check the token against plex.tv and your server, save it.",
+    done="Signed in",
+    module="malcapture.services.plex",
+    access_key="token",
+    refresh_key=None,
+    needs=("url", "verify_ssl"),
+)
+
+SERVICES: tuple[Service, ...] = (MYANIMELIST, TRAKT, PLEX)
 DEFAULT = next(service for service in SERVICES if service.group is None)  # what a bare `malcapture` logs in to
 
 

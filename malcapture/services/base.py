@@ -7,28 +7,30 @@ heavy imports inside its functions, so that reading the table costs nothing at s
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import importlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
-from malcapture.config.place import SPENT, Fill, Place, Set, Want, Wants
 from malcapture.errors import UsageError
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from malcapture.config.place import Place, Want, Wants
     from malcapture.login.session import Io
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class Credentials:
     client_id: str
     client_secret: str | None = field(repr=False)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class App:
     """A service whose tokens belong to an app the user registers there: its ID and secret."""
 
@@ -41,7 +43,7 @@ class App:
     redirect_env: str | None = None  # the variable for --redirect-uri, if it has one
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class Flag:
     """A login's other way, as an option (--manual, --pin, --link)."""
 
@@ -49,7 +51,7 @@ class Flag:
     help: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class Account:
     """Whose the tokens are, and what the user should know about them (a read-only server…)."""
 
@@ -57,7 +59,7 @@ class Account:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class Setup:
     """What a service's client is made from."""
 
@@ -67,6 +69,23 @@ class Setup:
     settings: Mapping[str, str | None] = field(default_factory=dict)  # other values of its section (a URL)
     folder: Path | None = None  # the config's folder
     backoff: float = 0.5  # seconds before a request that got no answer is tried again (then twice as long)
+
+
+class ServiceCode(Protocol):
+    """What a service's module defines, beside its value in SERVICES."""
+
+    sample: str  # its section in the demo's config
+    client: Callable[[Setup], TokenClient]
+    expiry: Callable[[Mapping[str, object]], datetime | None] | None  # None: its token does not expire
+    owner: Callable[[str], str | None] | None  # whose an access token is, read from it offline
+    # The page that asks the user to authorize the app (env, client ID, PKCE verifier, state, redirect URI):
+    # services that can redirect the browser back with a code have one.
+    authorize_url: Callable[[Mapping[str, str], str, str, str, str | None], str] | None
+
+    # The login for the CLI (the browser may open before asyncio loads), and the same in a running event loop.
+    def login(self, opts: LoginOptions, io: Io) -> LoginResult: ...
+    async def login_async(self, opts: LoginOptions, io: Io) -> LoginResult: ...
+    def stand_in(self) -> TokenSet: ...  # tokens of the shape it issues, to prove a save before anything is spent
 
 
 class TokenClient(Protocol):
@@ -83,7 +102,7 @@ class TokenClient(Protocol):
     async def check_secret(self) -> None: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class Service:
     name: str  # its section of Kometa's config, and its name in `status --json`
     title: str  # in words
@@ -96,21 +115,19 @@ class Service:
     alternative: Flag  # the login's other way
     login_help: str
     done: str  # what the user did, in the past tense: "Authorized", "Signed in"
-    stand_in: TokenSet  # tokens of the shape it issues, to prove a save before anything is spent
-    login: Callable[[LoginOptions, Io], LoginResult]  # for the CLI: may open the browser before asyncio loads
-    login_async: Callable[[LoginOptions, Io], Awaitable[LoginResult]]  # the same, inside a running event loop
-    client: Callable[[Setup], TokenClient]
-    expiry: Callable[[Mapping[str, object]], datetime | None] | None  # None: its token does not expire
-    sample: str  # its section in the demo's config
+    module: str  # its code (ServiceCode), imported when a command needs it
     needs: tuple[str, ...] = ()  # other settings of its section its client reads (a server's URL)
-    owner: Callable[[str], str | None] | None = None  # whose an access token is, read from it offline
-    # The page that asks the user to authorize the app (env, client ID, PKCE verifier, state, redirect URI):
-    # services that can redirect the browser back with a code have one.
-    authorize_url: Callable[[Mapping[str, str], str, str, str, str | None], str] | None = None
+
+    access_key: str = "access_token"  # the token that opens the account
+    refresh_key: str | None = "refresh_token"  # the token that renews it (None: nothing renews it)
 
     @property
     def refreshable(self) -> bool:
-        return self.stand_in.refresh is not None
+        return self.refresh_key is not None
+
+    @property
+    def code(self) -> ServiceCode:
+        return cast(ServiceCode, importlib.import_module(self.module))
 
     def command(self, *words: str) -> str:
         """How the user runs one of its commands: `malcapture trakt refresh`, or `malcapture refresh`."""
@@ -118,12 +135,16 @@ class Service:
 
     def place(self, library: str | None = None) -> Place:
         """Its section: at the root, or (a second server's) inside one library's settings."""
+        from malcapture.config.place import Place
+
         path = ("libraries", library, self.name) if library else (self.name,)
         return Place(path, self.title, self.tokens_under)
 
     def wants(self, tokens: TokenSet, creds: Credentials | None, extra: Wants | None = None) -> Wants:
         """What a login or refresh writes, in Kometa's order: the app's ID and secret (filled when blank
         or different: tokens belong to one app), `extra` (a server's URL), the spent code, the tokens."""
+        from malcapture.config.place import SPENT, Fill, Set
+
         wants: dict[str, Want | Wants] = {}
         if creds is not None:
             wants |= {"client_id": Fill(creds.client_id), "client_secret": Fill(creds.client_secret or "")}
@@ -154,7 +175,7 @@ def http_timeout(env: Mapping[str, str]) -> float:
     return seconds
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class LoginOptions:
     config_path: Path
     service: Service
@@ -173,7 +194,7 @@ class LoginOptions:
     port: int | None = None  # the loopback port to listen on, where the service lets malcapture choose
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class LoginResult:
     account: Account | None
     saved_to: Path | None

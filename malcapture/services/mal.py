@@ -7,9 +7,6 @@ secret (401 invalid_client) from a right one (400 invalid_request) and spends no
 
 from __future__ import annotations
 
-import base64
-import json
-import secrets
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -17,12 +14,13 @@ from urllib.parse import urlencode
 
 from malcapture.errors import ServiceError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
-from malcapture.services.base import Account, App, Flag, Service, Setup, http_timeout, urls
+from malcapture.services import MYANIMELIST as SERVICE
+from malcapture.services.base import Account, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
     from malcapture.login.session import Io
-from malcapture.services.base import LoginOptions, LoginResult
+    from malcapture.services.base import LoginOptions, LoginResult
 
 URLS = (
     ("MALCAPTURE_OAUTH_URL", "https://myanimelist.net/v1/oauth2"),  # {base}/authorize, {base}/token
@@ -90,6 +88,8 @@ class MalClient(HttpClient):
 
     async def check_secret(self) -> None:
         """A code that cannot exist: MyAnimeList checks the client first, so a wrong secret is its answer."""
+        import secrets
+
         if self.creds is None or not self.creds.client_secret:
             return
         form = {
@@ -151,6 +151,8 @@ def wrong_secret(failure: ServiceError) -> ServiceError:
 
 
 def explain_failure(answer: Answer, action: str) -> ServiceError:
+    import json
+
     status, body = answer.status, answer.body
     try:
         data = json.loads(body) if "json" in answer.kind or body.lstrip().startswith("{") else None
@@ -207,6 +209,9 @@ def jwt_claims(access_token: str) -> dict[str, Any]:
     The signature is MyAnimeList's business; we only want to tell the user whose token it is and
     when it runs out. Not a JWT: no claims.
     """
+    import base64
+    import json
+
     parts = access_token.split(".")
     if len(parts) != 3:
         return {}
@@ -248,15 +253,22 @@ def client_mismatch(access_token: str, client_id: str | None) -> str | None:
     return None
 
 
-def _stand_in_jwt() -> str:
+def stand_in() -> TokenSet:
+    """A ~1,000-character RS256 JWT and a def50200… refresh token, as MyAnimeList issues them."""
+    import base64
+    import json
+
     def part(data: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
     claims = {"aud": "0" * 32, "jti": "0" * 80, "iat": 0, "nbf": 0, "exp": 0, "sub": "0", "scopes": []}
-    return f"{part({'typ': 'JWT', 'alg': 'RS256', 'jti': '0' * 80})}.{part(claims)}.{'A' * 683}"
+    jwt = f"{part({'typ': 'JWT', 'alg': 'RS256', 'jti': '0' * 80})}.{part(claims)}.{'A' * 683}"
+    return TokenSet(
+        {"access_token": jwt, "token_type": "Bearer", "expires_in": 2678400, "refresh_token": "def50200" + "0" * 1000}
+    )
 
 
-SAMPLE = """\
+sample = """\
 mal:
   client_id:                       # Enter MyAnimeList Client ID
   client_secret:                   # Enter MyAnimeList Client Secret
@@ -269,42 +281,6 @@ mal:
     refresh_token:
 """
 
-SERVICE = Service(
-    name="mal",
-    title="MyAnimeList",
-    group=None,
-    summary="Authorize Kometa on MyAnimeList",
-    token_keys=TOKEN_KEYS,
-    tokens_under="authorization",
-    spent="localhost_url",
-    app=App(
-        env=("MAL_CLIENT_ID", "MAL_CLIENT_SECRET"),
-        id_length=32,
-        redirect_help="The redirect URL registered in the MAL app [default: http://localhost/, not sent to MAL]",
-        apps="https://myanimelist.net/apiconfig",
-        lone_id="no client secret. Only apps of type *web* have one, and Kometa needs it: "
-        "MyAnimeList will refuse the exchange if the app is of type web.",
-        wrong_id=" A wrong client ID (or redirect URL) shows up as a password popup on MyAnimeList that keeps "
-        "coming back.",
-        redirect_env="MALCAPTURE_REDIRECT_URI",
-    ),
-    alternative=Flag("--manual", "No server: print the URL and wait for the paste."),
-    login_help="Authorize Kometa on MyAnimeList and save the tokens into its config.",
-    # A ~1,000-character RS256 JWT and a def50200… refresh token, as MyAnimeList issues them.
-    done="Authorized",
-    stand_in=TokenSet(
-        {
-            "access_token": _stand_in_jwt(),
-            "token_type": "Bearer",
-            "expires_in": 2678400,
-            "refresh_token": "def50200" + "0" * 1000,
-        }
-    ),
-    login=login,
-    login_async=login_async,
-    client=MalClient,
-    expiry=expiry,
-    sample=SAMPLE,
-    owner=owner,
-    authorize_url=authorize_url,
-)
+
+# What services/__init__.py's value reads of this module (services.base.ServiceCode).
+client = MalClient

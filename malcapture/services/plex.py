@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +20,13 @@ from urllib.parse import quote, urlencode
 from malcapture.config.place import IfBlank
 from malcapture.errors import MalcaptureError, NetworkError, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
-from malcapture.services.base import Account, Flag, Service, Setup, http_timeout, urls
+from malcapture.services import PLEX as SERVICE
+from malcapture.services.base import Account, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
+    import xml.etree.ElementTree as ElementTree
+
     from malcapture.login.device import Pending
     from malcapture.login.keep import Kept
     from malcapture.login.session import Io
@@ -97,6 +98,8 @@ def client_identifier(folder: Path, io: Io, create: bool) -> str:
         found = next((line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()), None)
         if found:
             return found
+    import uuid
+
     made = str(uuid.uuid4())
     if not create:
         io.reporter.info(f"{path} does not exist; this sign-in uses a device ID of its own (--print writes no file).")
@@ -191,6 +194,7 @@ def _bind(opts: LoginOptions, io: Io) -> tuple[tuple[Any, ...], Any]:
 
 
 async def _poll(client: PlexClient, pin: Pin, dest: Any, io: Io, wake: Any, poll_until: Any) -> Kept:
+    from malcapture.login.capture import warm
     from malcapture.login.keep import keep_issued
 
     def expired() -> TimedOut:
@@ -199,7 +203,8 @@ async def _poll(client: PlexClient, pin: Pin, dest: Any, io: Io, wake: Any, poll
     async def attempt() -> Kept | Pending:
         return await keep_issued(lambda: client.poll(pin), client, dest, io.reporter, io.env)
 
-    kept: Kept = await poll_until(attempt, POLL_EVERY, pin.expires_in, io.clock, expired, io.reporter.debug, wake)
+    async with warm(client, client.warm_urls):  # the polls keep plex.tv's warm; this, the server's
+        kept: Kept = await poll_until(attempt, POLL_EVERY, pin.expires_in, io.clock, expired, io.reporter.debug, wake)
     return kept
 
 
@@ -224,7 +229,8 @@ class PlexClient(HttpClient):
 
     @property
     def warm_urls(self) -> tuple[str, ...]:
-        return (f"{self.tv}/api/v2/user",)
+        """The account check and the server check, asked at once when the PIN holds the token."""
+        return (f"{self.tv}/api/v2/user", *([f"{self.server}/"] if self.server and self.verify_tls else []))
 
     def sign_in_url(self, pin: Pin, forward: str | None) -> str:
         params = {"clientID": self.identifier, "code": pin.code, "context[device][product]": PRODUCT}
@@ -321,6 +327,8 @@ def client_identifier_read(folder: Path) -> str | None:
 
 def _xml_root(body: str) -> ElementTree.Element | None:
     """The server's MediaContainer (its answers are XML unless asked for JSON); no entities, no network."""
+    import xml.etree.ElementTree as ElementTree
+
     if "<!DOCTYPE" in body or "<!ENTITY" in body:
         return None
     try:
@@ -348,32 +356,21 @@ def explain(answer: Answer, action: str) -> ServiceError:
     return ServiceError(f"Plex answered the {action} with HTTP {status}.", "Try again in a few minutes.", status)
 
 
-SAMPLE = """\
+sample = """\
 plex:
   url:                             # Enter Plex URL (REQUIRED)
   token:                           # Enter Plex Token (REQUIRED)
   timeout: 60
 """
 
-SERVICE = Service(
-    name="plex",
-    title="Plex",
-    group="plex",
-    summary="Sign Kometa in to Plex",
-    token_keys=("token",),
-    tokens_under=None,
-    spent=None,
-    app=None,
-    alternative=Flag(
-        "--link", "Sign in with a 4-character code at plex.tv/link, on any device (the default without a browser here)."
-    ),
-    login_help="Sign Kometa in to Plex as its own device, check the token against plex.tv and your server, save it.",
-    done="Signed in",
-    stand_in=TokenSet({"token": "x" * 20}, access="token", refresh=None),  # Plex's tokens: 20 characters
-    login=login,
-    login_async=login_async,
-    client=PlexClient,
-    expiry=None,
-    sample=SAMPLE,
-    needs=("url", "verify_ssl"),
-)
+
+# What services/__init__.py's value reads of this module (services.base.ServiceCode).
+client = PlexClient
+expiry = None  # the classic token does not expire
+owner = None
+authorize_url = None
+
+
+def stand_in() -> TokenSet:
+    """Plex's tokens: 20 characters."""
+    return TokenSet({"token": "x" * 20}, access="token", refresh=None)

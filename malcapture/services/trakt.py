@@ -8,9 +8,7 @@ one (401 invalid_grant) and spends nothing. (Its refresh grant checks the token 
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,7 +17,8 @@ from urllib.parse import urlencode
 
 from malcapture.errors import AccessDenied, ServiceError, TimedOut, UsageError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
-from malcapture.services.base import Account, App, Flag, Service, Setup, http_timeout, urls
+from malcapture.services import TRAKT as SERVICE
+from malcapture.services.base import Account, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from malcapture.login.keep import Destination, Kept
     from malcapture.login.prepare import Prepared
     from malcapture.login.session import Io
-from malcapture.services.base import LoginOptions, LoginResult
+    from malcapture.services.base import LoginOptions, LoginResult
 
 URLS = (
     ("MALCAPTURE_TRAKT_AUTH_URL", "https://auth.trakt.tv"),  # every /oauth/... request, since 2026
@@ -285,6 +284,8 @@ class TraktClient(HttpClient):
         """A code that cannot exist: Trakt's code grant checks the client first, so a wrong secret is its answer."""
         if self.creds is None:
             return
+        import secrets
+
         body = {"code": f"malcapture-{secrets.token_hex(8)}", "redirect_uri": OOB, "grant_type": "authorization_code"}
         try:
             answer = await self._post("/oauth/token", self._with_client(body), "check of the client secret")
@@ -383,6 +384,8 @@ def explain(answer: Answer, action: str) -> ServiceError:
 
 
 def _error_json(body: str) -> Mapping[str, Any] | None:
+    import json
+
     try:
         data = json.loads(body)
     except ValueError:
@@ -415,7 +418,13 @@ def expiry(values: Mapping[str, object]) -> datetime | None:
         return None
 
 
-SAMPLE = """\
+def stand_in() -> TokenSet:
+    """Trakt's tokens: 64 hexadecimal characters, opaque; the answer says when it was made."""
+    values = ("0" * 64, "bearer", 86400, "0" * 64, "public", 1_700_000_000)
+    return TokenSet(dict(zip(TOKEN_KEYS, values, strict=True)))
+
+
+sample = """\
 trakt:
   client_id:
   client_secret:
@@ -429,39 +438,7 @@ trakt:
     created_at:
 """
 
-SERVICE = Service(
-    name="trakt",
-    title="Trakt",
-    group="trakt",
-    summary="Authorize Kometa on Trakt",
-    token_keys=TOKEN_KEYS,
-    tokens_under="authorization",
-    spent="pin",
-    app=App(
-        env=("TRAKT_CLIENT_ID", "TRAKT_CLIENT_SECRET"),
-        id_length=64,
-        redirect_help="Catch the redirect to this loopback URL registered in the Trakt app (e.g. http://localhost:8765/).",
-        apps="https://developer.trakt.tv (Your API Apps)",
-        lone_id="no client secret: Trakt needs the app's secret for every token request (developer.trakt.tv).",
-    ),
-    alternative=Flag("--pin", "Kometa's PIN flow: type the PIN Trakt shows (trakt.pin is used first)."),
-    login_help="Authorize Kometa on Trakt: the device flow by default (no redirect URL, port or paste).",
-    # Trakt's tokens: 64 hexadecimal characters, opaque; the answer says when it was made.
-    done="Authorized",
-    stand_in=TokenSet(
-        {
-            "access_token": "0" * 64,
-            "token_type": "bearer",
-            "expires_in": 86400,
-            "refresh_token": "0" * 64,
-            "scope": "public",
-            "created_at": 1_700_000_000,
-        }
-    ),
-    login=login,
-    login_async=login_async,
-    client=TraktClient,
-    expiry=expiry,
-    sample=SAMPLE,
-    authorize_url=authorize_url,
-)
+
+# What services/__init__.py's value reads of this module (services.base.ServiceCode).
+client = TraktClient
+owner = None

@@ -326,8 +326,8 @@ async def demo() -> AsyncIterator[Demo]:
 
     async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
         from malcapture.login.session import Io
+        from malcapture.services import MYANIMELIST as SERVICE
         from malcapture.services.base import LoginOptions
-        from malcapture.services.mal import SERVICE
 
         redirect = f"http://localhost:{free_port()}/"
         app = fake.register(redirect)
@@ -335,7 +335,7 @@ async def demo() -> AsyncIterator[Demo]:
         io = Io(reporter, env=env)
         if headless:  # the demo is the browser and the user: it opens the page and clicks Allow
             io.open_browser, io.headless = _scripted_browser, lambda env: None
-        return await SERVICE.login_async(opts, io)
+        return await SERVICE.code.login_async(opts, io)
 
     try:
         yield Demo(env_for(base), "the loopback login", login)

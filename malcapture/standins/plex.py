@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import ssl
 import string
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -230,12 +231,12 @@ def _answer(request: web.Request, data: dict[str, Any], status: int) -> web.Stre
     )
 
 
-async def serve(fake: FakePlex) -> tuple[web.AppRunner, str]:
-    return await serve_app(fake.application())
+async def serve(fake: FakePlex, tls: ssl.SSLContext | None = None) -> tuple[web.AppRunner, str]:
+    return await serve_app(fake.application(), tls=tls)
 
 
-async def serve_server(server: FakePlexServer) -> tuple[web.AppRunner, str]:
-    return await serve_app(server.application())
+async def serve_server(server: FakePlexServer, tls: ssl.SSLContext | None = None) -> tuple[web.AppRunner, str]:
+    return await serve_app(server.application(), tls=tls)
 
 
 def env_for(base: str) -> dict[str, str]:
@@ -252,13 +253,13 @@ async def demo() -> AsyncIterator[Demo]:
 
     async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
         from malcapture.login.session import Io
+        from malcapture.services import PLEX as SERVICE
         from malcapture.services.base import LoginOptions
-        from malcapture.services.plex import SERVICE
 
         opts = LoginOptions(config, SERVICE, yes=True, url=server_base, alternative=headless is not None)
         user = asyncio.ensure_future(fake.sign_in_when_shown()) if headless else None
         try:
-            return await SERVICE.login_async(opts, Io(reporter, env=env))
+            return await SERVICE.code.login_async(opts, Io(reporter, env=env))
         finally:
             if user is not None:
                 user.cancel()

@@ -265,14 +265,14 @@ async def demo() -> AsyncIterator[Demo]:
 
     async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
         from malcapture.login.session import Io
+        from malcapture.services import TRAKT as SERVICE
         from malcapture.services.base import LoginOptions
-        from malcapture.services.trakt import SERVICE
 
         app = fake.register()
         opts = LoginOptions(config, SERVICE, app.client_id, app.secret, timeout=120, yes=True)
         user = asyncio.ensure_future(fake.approve_when_shown()) if headless else None
         try:
-            return await SERVICE.login_async(opts, Io(reporter, env=env))
+            return await SERVICE.code.login_async(opts, Io(reporter, env=env))
         finally:
             if user is not None:
                 user.cancel()
