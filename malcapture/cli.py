@@ -214,6 +214,7 @@ def _service_commands(group: typer.Typer, service: Service) -> None:
 
     @group.command(short_help=f"{service.summary} and save the tokens (the default command).", help=service.login_help)
     def login(
+        ctx: typer.Context,
         config: ConfigOption = None,
         client_id: ClientId = None,
         client_secret: ClientSecret = None,
@@ -227,23 +228,7 @@ def _service_commands(group: typer.Typer, service: Service) -> None:
         bind: BindOption = None,
         yes: YesOption = False,
     ) -> None:
-        from malcapture.config.kometa import default_path
-
-        opts = LoginOptions(
-            config_path=config or default_path(),
-            service=service,
-            client_id=client_id,
-            client_secret=client_secret,
-            redirect_uri=redirect_uri,
-            alternative=alternative,
-            no_browser=no_browser,
-            timeout=timeout,
-            print_block=print_block,
-            verify=not no_verify,
-            bind=bind,
-            yes=yes,
-        )
-        _login(opts, verbose)
+        _login(service, ctx.params)
 
     if service.refreshable:
 
@@ -308,6 +293,7 @@ def _account_commands(group: typer.Typer, service: Service) -> None:
 
     @group.command(short_help=f"{service.summary} and save the token (the default command).", help=service.login_help)
     def login(
+        ctx: typer.Context,
         config: ConfigOption = None,
         verbose: VerboseOption = False,
         alternative: Alternative = False,
@@ -317,19 +303,7 @@ def _account_commands(group: typer.Typer, service: Service) -> None:
         print_block: PrintOption = False,
         yes: YesOption = False,
     ) -> None:
-        from malcapture.config.kometa import default_path
-
-        opts = LoginOptions(
-            config_path=config or default_path(),
-            service=service,
-            alternative=alternative,
-            print_block=print_block,
-            yes=yes,
-            url=url,
-            library=library,
-            port=port,
-        )
-        _login(opts, verbose)
+        _login(service, ctx.params)
 
     @group.command(
         short_help=f"Say whether the stored {service.title} token works, whose it is, and what the server says.",
@@ -351,8 +325,15 @@ def _io(reporter: StderrReporter) -> "Io":
     return Io(reporter, ask=_ask if terminal.is_terminal(0) else None)
 
 
-def _login(opts: LoginOptions, verbose: bool) -> None:
-    reporter = StderrReporter(verbose)
+def _login(service: Service, params: dict[str, Any]) -> None:
+    """A login with the options given (its parameters are LoginOptions' fields, by name)."""
+    from malcapture.config.kometa import default_path
+
+    given = dict(params)
+    reporter = StderrReporter(given.pop("verbose"))
+    config, verify = given.pop("config"), not given.pop("no_verify", False)
+    path = Path(config) if config else default_path()  # click's values: a str where Typer passes a Path
+    opts = LoginOptions(config_path=path, service=service, verify=verify, **given)
     result = _run(lambda: opts.service.code.login(opts, _io(reporter)))
     if result.kept:
         return

@@ -55,7 +55,7 @@ class TokensNotSaved(ConfigError):
 
 
 class ServiceError(MalcaptureError):
-    exit_code = 1
+    """A service said no, or could not be asked."""
 
     def __init__(self, what: str, advice: str = "", status: int | None = None) -> None:
         super().__init__(what, advice)
@@ -75,14 +75,12 @@ class UnusableTokens(ServiceError):
     """A service answered 200 with tokens that cannot be stored as text: `answer` is its answer, escaped."""
 
     def __init__(self, what: str, advice: str, answer: str) -> None:
-        super().__init__(what, advice)
-        self.answer = answer
+        super().__init__(what, advice, status=200)
+        self.answer = answer  # the new refresh token is in it: whoever catches this keeps it
 
 
 class LoginStopped(MalcaptureError):
     """The login stopped itself: something else raced the user for it."""
-
-    exit_code = 1
 
 
 class AccessDenied(MalcaptureError):

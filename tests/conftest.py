@@ -18,7 +18,7 @@ from malcapture.standins.plex import serve as serve_plex
 from malcapture.standins.plex import serve_server as serve_plex_server
 from malcapture.standins.trakt import FakeTrakt
 from malcapture.standins.trakt import serve as serve_trakt
-from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, Mal, PlexStandIn, TraktStandIn, executable, needs_root
+from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, MalStandIn, PlexStandIn, TraktStandIn, executable, needs_root
 
 __all__ = ["free_port"]
 
@@ -35,12 +35,12 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def mal() -> AsyncIterator[Mal]:
+async def mal() -> AsyncIterator[MalStandIn]:
     fake = FakeMal()
     runner, base = await serve(fake)
     port = free_port()
     redirect = f"http://localhost:{port}/"
-    yield Mal(fake, base, fake.register(redirect), redirect, port)
+    yield MalStandIn(fake, base, fake.register(redirect), redirect, port)
     await runner.cleanup()
 
 

@@ -9,9 +9,11 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import stat
+import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,7 +98,7 @@ def port_is_free(port: int) -> bool:
 
 
 @dataclass
-class Mal:
+class MalStandIn:
     fake: FakeMal
     base: str
     app: App
@@ -114,7 +116,7 @@ class Mal:
         return env
 
 
-def login_args(mal: Mal, config: Path, *extra: str) -> list[str]:
+def login_args(mal: MalStandIn, config: Path, *extra: str) -> list[str]:
     """The options every login test passes: this config, the fake's app, its registered redirect."""
     return [
         "-c",
@@ -261,7 +263,7 @@ async def run_here(*args: str, env: dict[str, str]) -> Result:
     return Result(result.exit_code, result.stdout, result.stderr)
 
 
-async def desktop_login(mal: Mal, config: Path, browser: Path, *extra: str) -> Result:
+async def desktop_login(mal: MalStandIn, config: Path, browser: Path, *extra: str) -> Result:
     """A login on a desktop: a display, and `browser` (a scripted_browser) clicks for the user."""
     return await run_cli(*login_args(mal, config, *extra), env=mal.env(BROWSER=str(browser), DISPLAY=":99"))
 
@@ -313,7 +315,7 @@ def reads_back(path: Path, tokens: TokenSet = TOKENS) -> dict[str, object]:
     return mal
 
 
-def stored(mal: Mal, config: Path, lifetime: int | None = None) -> dict[str, str | int]:
+def stored(mal: MalStandIn, config: Path, lifetime: int | None = None) -> dict[str, str | int]:
     if lifetime is not None:
         mal.fake.access_lifetime = lifetime
     tokens = mal.fake.issue_tokens(mal.app.client_id)
@@ -342,7 +344,7 @@ async def squatter(host: str, port: int, seen: list[str] | None = None) -> web.A
     return runner
 
 
-async def redirect_url_from(mal: Mal, url: str) -> str:
+async def redirect_url_from(mal: MalStandIn, url: str) -> str:
     """What the user's browser address bar shows after Allow, when nothing caught the redirect."""
     mal.fake.consent = "allow"
     import aiohttp
@@ -421,3 +423,13 @@ def fill(disk: Path) -> None:
                 filler.write(b"x" * 4096)
         except OSError:
             return
+
+
+def run_without_privileges(*args: str) -> subprocess.CompletedProcess[str] | None:
+    """As root without any capability: still uid 0 (the checkout stays readable), but no override of
+    file modes. None where that cannot be arranged (not root, no setpriv)."""
+    runner = shutil.which("setpriv")
+    if os.geteuid() != 0 or runner is None:
+        return None
+    command = [runner, "--inh-caps=-all", "--bounding-set=-all", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers import CHROMIUM_FLAGS, Mal, executable, login_args, port_is_free, run_cli
+from tests.helpers import CHROMIUM_FLAGS, MalStandIn, executable, login_args, port_is_free, run_cli
 
 
 def chromium_launcher(tmp_path: Path, chromium: str) -> tuple[Path, Path]:
@@ -23,7 +23,9 @@ def chromium_launcher(tmp_path: Path, chromium: str) -> tuple[Path, Path]:
 
 
 @pytest.mark.chromium
-async def test_real_chromium_completes_the_login_and_shows_the_account(mal: Mal, config: Path, chromium: str) -> None:
+async def test_real_chromium_completes_the_login_and_shows_the_account(
+    mal: MalStandIn, config: Path, chromium: str
+) -> None:
     launcher, dom = chromium_launcher(config.parent, chromium)
     mal.fake.consent = "allow"  # headless Chromium cannot click; MAL's consent step answers at once
     env = mal.env(BROWSER=str(launcher), DISPLAY=":99", HOME=str(config.parent))

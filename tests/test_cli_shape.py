@@ -5,23 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from malcapture import __version__
-from tests.helpers import Mal, run_cli, run_here, stored
+from tests.helpers import MalStandIn, run_cli, run_here, stored
 
 
-async def test_options_before_check_apply_to_it(mal: Mal, config: Path) -> None:
+async def test_options_before_check_apply_to_it(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     result = await run_here("-c", str(config), "check", env=mal.env())
     assert result.code == 0, result.err
     assert "kometa_fan" in result.err
 
 
-async def test_options_after_check_apply_to_it(mal: Mal, config: Path) -> None:
+async def test_options_after_check_apply_to_it(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     result = await run_here("check", "-c", str(config), env=mal.env())
     assert result.code == 0, result.err
 
 
-async def test_options_before_refresh_apply_to_it(mal: Mal, config: Path) -> None:
+async def test_options_before_refresh_apply_to_it(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     result = await run_here("-c", str(config), "-v", "refresh", env=mal.env())
     assert result.code == 0, result.err
@@ -29,7 +29,7 @@ async def test_options_before_refresh_apply_to_it(mal: Mal, config: Path) -> Non
     assert "[http] POST" in result.err  # -v, placed before the command, applies too
 
 
-async def test_a_bare_malcapture_with_options_is_login(mal: Mal, config: Path) -> None:
+async def test_a_bare_malcapture_with_options_is_login(mal: MalStandIn, config: Path) -> None:
     result = await run_cli(
         "-c", str(config), "--print", "--manual", "--client-id", mal.app.client_id, env=mal.env(), stdin=b""
     )

@@ -13,14 +13,14 @@ import pytest
 
 from malcapture.config import lock
 from malcapture.errors import ConfigError
-from tests.helpers import SMALL_CONFIG, Mal, first_hit, run_cli, spawn_cli, stored
+from tests.helpers import SMALL_CONFIG, MalStandIn, first_hit, run_cli, spawn_cli, stored
 
 
-async def start_refresh(mal: Mal, config: Path) -> asyncio.subprocess.Process:
+async def start_refresh(mal: MalStandIn, config: Path) -> asyncio.subprocess.Process:
     return await spawn_cli("refresh", "-c", str(config), env=mal.env())
 
 
-async def test_two_refreshes_at_once_both_succeed(mal: Mal, config: Path) -> None:
+async def test_two_refreshes_at_once_both_succeed(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     for _ in range(3):
         first, second = await start_refresh(mal, config), await start_refresh(mal, config)
@@ -32,7 +32,7 @@ async def test_two_refreshes_at_once_both_succeed(mal: Mal, config: Path) -> Non
         assert check.code == 0, check.err
 
 
-async def test_a_second_run_says_for_whom_it_waits(mal: Mal, config: Path) -> None:
+async def test_a_second_run_says_for_whom_it_waits(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 1.0
     first = await start_refresh(mal, config)
@@ -43,7 +43,7 @@ async def test_a_second_run_says_for_whom_it_waits(mal: Mal, config: Path) -> No
     assert f"another malcapture (pid {first.pid}) is saving" in err.decode()
 
 
-async def test_a_lock_left_by_kill_9_does_not_block_the_next_run(mal: Mal, config: Path) -> None:
+async def test_a_lock_left_by_kill_9_does_not_block_the_next_run(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 5.0
     victim = await start_refresh(mal, config)
@@ -58,7 +58,7 @@ async def test_a_lock_left_by_kill_9_does_not_block_the_next_run(mal: Mal, confi
 
 
 async def test_a_refresh_refused_because_another_program_refreshed_meanwhile_is_no_alarm(
-    mal: Mal, config: Path
+    mal: MalStandIn, config: Path
 ) -> None:
     old = stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 1.0
@@ -81,7 +81,7 @@ async def test_a_refresh_refused_because_another_program_refreshed_meanwhile_is_
 
 
 async def test_a_refresh_token_that_is_still_the_stored_one_and_refused_means_authorize_again(
-    mal: Mal, config: Path
+    mal: MalStandIn, config: Path
 ) -> None:
     old = stored(mal, config)
     del mal.fake.refresh_tokens[str(old["refresh_token"])]

@@ -6,7 +6,6 @@ import errno
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,18 @@ from ruamel.yaml import YAML
 from malcapture.config import kometa as kc
 from malcapture.errors import ConfigError
 from malcapture.services.base import Credentials
-from tests.helpers import BROKEN, CREDS, MAL, SMALL_CONFIG, TOKENS, mal_tokens, reads_back, save, without_our_values
+from tests.helpers import (
+    BROKEN,
+    CREDS,
+    MAL,
+    SMALL_CONFIG,
+    TOKENS,
+    mal_tokens,
+    reads_back,
+    run_without_privileges,
+    save,
+    without_our_values,
+)
 
 OURS = ("client_id", "client_secret", "localhost_url", "access_token", "token_type", "expires_in", "refresh_token")
 
@@ -216,16 +226,6 @@ def test_a_refused_rename_falls_back_to_writing_in_place(tmp_path: Path) -> None
     reads_back(path)
     assert (tmp_path / "config.yml.bak").read_text() == "mal:\n  client_id:\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
-
-
-def run_without_privileges(*args: str) -> subprocess.CompletedProcess[str] | None:
-    """As root without any capability: still uid 0 (the checkout stays readable), but no override of
-    file modes. None where that cannot be arranged (not root, no setpriv)."""
-    runner = shutil.which("setpriv")
-    if os.geteuid() != 0 or runner is None:
-        return None
-    command = [runner, "--inh-caps=-all", "--bounding-set=-all", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60)
 
 
 def test_a_read_only_file_is_refused_before_anything_happens(tmp_path: Path) -> None:

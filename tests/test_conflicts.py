@@ -10,11 +10,22 @@ from pathlib import Path
 import pytest
 
 from malcapture.standins.mal import play_browser
-from tests.helpers import Mal, login_args, port_is_free, read_record, redirect_url_from, run_cli, spawn_cli, squatter
+from tests.helpers import (
+    MalStandIn,
+    login_args,
+    port_is_free,
+    read_record,
+    redirect_url_from,
+    run_cli,
+    spawn_cli,
+    squatter,
+)
 
 
 @pytest.mark.parametrize("hosts", [("127.0.0.1",), ("::1",), ("127.0.0.1", "::1")], ids=["ipv4", "ipv6", "both"])
-async def test_busy_port_is_named_and_falls_back_to_paste(mal: Mal, config: Path, hosts: tuple[str, ...]) -> None:
+async def test_busy_port_is_named_and_falls_back_to_paste(
+    mal: MalStandIn, config: Path, hosts: tuple[str, ...]
+) -> None:
     runners = [await squatter(host, mal.port) for host in hosts]
     try:
         process, url, head = await start_waiting(mal, config, "--no-browser", "--timeout", "30")
@@ -32,7 +43,7 @@ async def test_busy_port_is_named_and_falls_back_to_paste(mal: Mal, config: Path
     assert "Authorized as kometa_fan" in text
 
 
-async def test_privileged_port_without_privileges_is_explained(mal: Mal, config: Path) -> None:
+async def test_privileged_port_without_privileges_is_explained(mal: MalStandIn, config: Path) -> None:
     import os
     import shutil
 
@@ -67,7 +78,7 @@ async def test_privileged_port_without_privileges_is_explained(mal: Mal, config:
 
 
 async def test_headless_ssh_session_does_not_open_a_browser_and_explains_forwarding(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     browser = scripted_browser()
     env = mal.env(BROWSER=str(browser), DISPLAY=":0", SSH_CONNECTION="10.0.0.5 50000 10.0.0.9 22", USER="ana")
@@ -85,7 +96,7 @@ async def test_headless_ssh_session_does_not_open_a_browser_and_explains_forward
     assert port_is_free(mal.port)
 
 
-async def test_a_forwarded_redirect_still_arrives_while_headless(mal: Mal, config: Path) -> None:
+async def test_a_forwarded_redirect_still_arrives_while_headless(mal: MalStandIn, config: Path) -> None:
     process, url, _ = await start_waiting(mal, config, "--timeout", "30")
     status, page = await play_browser(url)  # the browser on the other end of `ssh -L`
     _, err = await asyncio.wait_for(process.communicate(), 30)
@@ -94,7 +105,7 @@ async def test_a_forwarded_redirect_still_arrives_while_headless(mal: Mal, confi
     assert "kometa_fan" in page
 
 
-async def start_waiting(mal: Mal, config: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str, str]:
+async def start_waiting(mal: MalStandIn, config: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str, str]:
     """Start a login and read stderr up to the authorize URL; returns what was read too."""
     process = await spawn_cli(*login_args(mal, config, *extra), env=mal.env(), stdin=asyncio.subprocess.PIPE)
     assert process.stderr is not None
@@ -106,7 +117,7 @@ async def start_waiting(mal: Mal, config: Path, *extra: str) -> tuple[asyncio.su
     return process, url, head
 
 
-async def test_garbage_then_wrong_state_then_the_right_url(mal: Mal, config: Path) -> None:
+async def test_garbage_then_wrong_state_then_the_right_url(mal: MalStandIn, config: Path) -> None:
     process, url, _ = await start_waiting(mal, config, "--manual", "--timeout", "30")
     right = await redirect_url_from(mal, url)
     wrong = right.replace("state=", "state=x")
@@ -119,7 +130,7 @@ async def test_garbage_then_wrong_state_then_the_right_url(mal: Mal, config: Pat
     assert "Authorized as kometa_fan" in text
 
 
-async def test_paste_wins_while_the_server_waits(mal: Mal, config: Path) -> None:
+async def test_paste_wins_while_the_server_waits(mal: MalStandIn, config: Path) -> None:
     process, url, _ = await start_waiting(mal, config, "--no-browser", "--timeout", "30")
     pasted = await redirect_url_from(mal, url)
     _, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
@@ -127,7 +138,7 @@ async def test_paste_wins_while_the_server_waits(mal: Mal, config: Path) -> None
     assert port_is_free(mal.port)
 
 
-async def test_end_of_input_in_manual_mode_says_docker_run_it(mal: Mal, config: Path) -> None:
+async def test_end_of_input_in_manual_mode_says_docker_run_it(mal: MalStandIn, config: Path) -> None:
     before = config.read_bytes()
     result = await run_cli(*login_args(mal, config, "--manual"), env=mal.env())
     assert result.code == 2
@@ -135,7 +146,7 @@ async def test_end_of_input_in_manual_mode_says_docker_run_it(mal: Mal, config: 
     assert config.read_bytes() == before
 
 
-async def test_timeout_exits_5_frees_the_port_and_changes_nothing(mal: Mal, config: Path) -> None:
+async def test_timeout_exits_5_frees_the_port_and_changes_nothing(mal: MalStandIn, config: Path) -> None:
     before = config.read_bytes()
     result = await run_cli(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
     assert result.code == 5
@@ -144,7 +155,7 @@ async def test_timeout_exits_5_frees_the_port_and_changes_nothing(mal: Mal, conf
     assert port_is_free(mal.port)
 
 
-async def test_ctrl_c_exits_130_without_a_traceback(mal: Mal, config: Path) -> None:
+async def test_ctrl_c_exits_130_without_a_traceback(mal: MalStandIn, config: Path) -> None:
     before = config.read_bytes()
     process, _, _ = await start_waiting(mal, config, "--no-browser", "--timeout", "60")
     await asyncio.sleep(0.5)
@@ -159,7 +170,7 @@ async def test_ctrl_c_exits_130_without_a_traceback(mal: Mal, config: Path) -> N
 
 
 async def test_denial_exits_4_and_the_page_says_so(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     before = config.read_bytes()
     env = mal.env(BROWSER=str(scripted_browser("deny")), DISPLAY=":99")

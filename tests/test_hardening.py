@@ -17,7 +17,7 @@ from malcapture.login.pages import success
 from malcapture.login.ports import claim
 from malcapture.login.redirect import Authorized, Callback, parse_paste, parse_redirect_uri, query_params, read_callback
 from malcapture.login.server import CallbackServer
-from tests.helpers import MAL, Mal, free_port, port_is_free, run_cli
+from tests.helpers import MAL, MalStandIn, free_port, port_is_free, run_cli
 
 STATE = "s" * 43
 APPS = "https://myanimelist.net/apiconfig"
@@ -113,7 +113,7 @@ def test_only_loopback_is_bound() -> None:
 
 
 async def test_no_token_or_secret_appears_in_any_output(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
     common = ["-c", str(config), "--client-id", mal.app.client_id, "--client-secret", str(mal.app.secret), "-v"]

@@ -30,7 +30,7 @@ from tests.helpers import (
     MAL,
     TRAKT,
     FakeClock,
-    Mal,
+    MalStandIn,
     TraktStandIn,
     fill,
     first_hit,
@@ -48,7 +48,7 @@ EMPTY_TRAKT = "trakt:\n  client_id:\n  client_secret:\n  pin:\n"
 
 
 # 3. A full disk during a refresh: the new tokens are printed first, then a file is tried.
-async def test_a_full_disk_during_a_refresh_prints_the_new_tokens_first(mal: Mal, tmpfs: Path) -> None:
+async def test_a_full_disk_during_a_refresh_prints_the_new_tokens_first(mal: MalStandIn, tmpfs: Path) -> None:
     config = tmpfs / "config.yml"
     old = stored(mal, config)
     before = config.read_bytes()
@@ -65,7 +65,7 @@ async def test_a_full_disk_during_a_refresh_prints_the_new_tokens_first(mal: Mal
 
 # 4. The account check fails after the exchange: the tokens are the user's all the same.
 async def test_an_account_check_that_fails_after_the_exchange_saves_with_a_warning(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     mal.fake.script("/v2/users/@me", *[Scripted(503, "busy", "text/plain")] * 3)
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
@@ -112,7 +112,7 @@ async def test_a_device_approval_whose_account_check_fails_is_saved_too(
 
 
 # 5. Placeholder token values on refresh: into .env, or refused before the refresh token is spent.
-def placeholder_config(config: Path, mal: Mal) -> dict[str, str | int]:
+def placeholder_config(config: Path, mal: MalStandIn) -> dict[str, str | int]:
     tokens = mal.fake.issue_tokens(mal.app.client_id)
     config.write_text(
         f"mal:\n  client_id: {mal.app.client_id}\n  client_secret: {mal.app.secret}\n  authorization:\n"
@@ -122,7 +122,7 @@ def placeholder_config(config: Path, mal: Mal) -> dict[str, str | int]:
     return tokens
 
 
-async def test_placeholder_tokens_on_refresh_go_into_dotenv(mal: Mal, config: Path) -> None:
+async def test_placeholder_tokens_on_refresh_go_into_dotenv(mal: MalStandIn, config: Path) -> None:
     old = placeholder_config(config, mal)
     dotenv = config.parent / ".env"
     dotenv.write_text(
@@ -147,7 +147,7 @@ async def test_placeholder_tokens_on_refresh_go_into_dotenv(mal: Mal, config: Pa
 
 
 async def test_placeholder_tokens_defined_nowhere_are_refused_before_the_refresh_token_is_spent(
-    mal: Mal, config: Path
+    mal: MalStandIn, config: Path
 ) -> None:
     old = placeholder_config(config, mal)
     before = config.read_bytes()
@@ -162,7 +162,7 @@ async def test_placeholder_tokens_defined_nowhere_are_refused_before_the_refresh
 
 
 # 6. Token requests never follow a redirect: the refresh token and the secret stay where they were sent.
-async def test_a_redirect_of_a_token_request_is_refused_and_not_followed(mal: Mal, config: Path) -> None:
+async def test_a_redirect_of_a_token_request_is_refused_and_not_followed(mal: MalStandIn, config: Path) -> None:
     elsewhere: list[str] = []
 
     async def record(request: web.Request) -> web.Response:
@@ -187,7 +187,7 @@ async def test_a_redirect_of_a_token_request_is_refused_and_not_followed(mal: Ma
 
 
 # 7. The browser's command line carries a one-time address, not the state and verifier.
-async def test_the_browser_gets_a_one_time_start_address(mal: Mal, config: Path, tmp_path: Path) -> None:
+async def test_the_browser_gets_a_one_time_start_address(mal: MalStandIn, config: Path, tmp_path: Path) -> None:
     record = tmp_path / "argv"
     browser = tmp_path / "browser"
     browser.write_text(f'#!/bin/sh\nprintf "%s" "$1" > "{record}"\n')
@@ -401,7 +401,7 @@ async def test_a_created_at_in_milliseconds_is_saved_and_said_plainly(trakt: Tra
 
 
 # 18. Words about expiry that fit the token.
-async def test_expiry_words_fit_the_token(mal: Mal, config: Path) -> None:
+async def test_expiry_words_fit_the_token(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     text = config.read_text()
     access = str(YAML(typ="safe").load(text)["mal"]["authorization"]["access_token"])

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.helpers import Mal, as_pid_1, login_args, needs_root, port_is_free
+from tests.helpers import MalStandIn, as_pid_1, login_args, needs_root, port_is_free
 
 SCRIPT = textwrap.dedent(
     """
@@ -73,7 +73,7 @@ async def test_a_signal_during_a_held_block_waits_for_its_end(tmp_path: Path) ->
     assert lines == ["block ended", "cleaned up", "interrupted by Ctrl-C", "handler restored: True"]
 
 
-async def test_docker_stop_ends_a_waiting_login_run_as_pid_1(mal: Mal, config: Path) -> None:
+async def test_docker_stop_ends_a_waiting_login_run_as_pid_1(mal: MalStandIn, config: Path) -> None:
     """In a container malcapture may be PID 1, which the kernel sends no signal it has no handler for."""
     needs_root()
     before = config.read_bytes()

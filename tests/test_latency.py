@@ -17,8 +17,7 @@ import pytest
 
 from malcapture.login.ports import free_port
 from malcapture.standins.mal import FakeMal, serve
-from tests.helpers import Mal as MalHandle
-from tests.helpers import executable, login_args, spawn_cli
+from tests.helpers import MalStandIn, executable, login_args, spawn_cli
 from tests.link import Link, certificate
 
 RTT = 0.05
@@ -26,7 +25,7 @@ RTT = 0.05
 
 @dataclass
 class FarMal:
-    handle: MalHandle
+    handle: MalStandIn
     direct: str  # the stand-in itself, for the browser (which talks to myanimelist.net, not to the API hosts)
     cert: Path
     oauth: Link
@@ -51,7 +50,7 @@ async def far_mal(tmp_path: Path) -> AsyncIterator[FarMal]:
     target = ("127.0.0.1", int(direct.rsplit(":", 1)[1]))
     oauth, api = Link(target, RTT), Link(target, RTT)
     port = free_port()
-    handle = MalHandle(fake, direct, fake.register(f"http://localhost:{port}/"), f"http://localhost:{port}/", port)
+    handle = MalStandIn(fake, direct, fake.register(f"http://localhost:{port}/"), f"http://localhost:{port}/", port)
     far = FarMal(handle, direct, cert, oauth, api, await api.start(), await oauth.start())
     yield far
     await oauth.close()

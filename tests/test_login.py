@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from malcapture import __version__
 from malcapture.services.base import LoginOptions
 from malcapture.standins.mal import play_browser
-from tests.helpers import MAL, Mal, login_args, port_is_free, quiet_io, read_record, run_cli, run_here
+from tests.helpers import MAL, MalStandIn, login_args, port_is_free, quiet_io, read_record, run_cli, run_here
 
 
 def saved_mal(path: Path) -> dict[str, object]:
@@ -25,7 +25,9 @@ def saved_mal(path: Path) -> dict[str, object]:
     return mal
 
 
-async def test_login_saves_the_tokens_mal_issued(mal: Mal, config: Path, scripted_browser: Callable[..., Path]) -> None:
+async def test_login_saves_the_tokens_mal_issued(
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
+) -> None:
     browser = scripted_browser("allow")
     env = mal.env(BROWSER=str(browser), DISPLAY=":99")
     result = await run_cli(
@@ -56,7 +58,7 @@ async def test_login_saves_the_tokens_mal_issued(mal: Mal, config: Path, scripte
 
 
 async def test_the_authorize_url_is_printed_whole_on_its_own_line(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
     result = await run_cli(
@@ -76,7 +78,7 @@ async def test_the_authorize_url_is_printed_whole_on_its_own_line(
     assert mal.fake.last_token_form["redirect_uri"] == mal.redirect
 
 
-async def test_default_redirect_is_sent_in_neither_request(mal: Mal, config: Path, no_input: int) -> None:
+async def test_default_redirect_is_sent_in_neither_request(mal: MalStandIn, config: Path, no_input: int) -> None:
     """Kometa's docs register http://localhost/ (port 80); MAL then uses the registered URL."""
     try:
         with socket.socket() as probe:
@@ -107,7 +109,7 @@ async def test_default_redirect_is_sent_in_neither_request(mal: Mal, config: Pat
 
 
 async def test_print_emits_the_block_and_leaves_the_file_alone(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     before = config.read_bytes()
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
@@ -135,7 +137,9 @@ async def test_print_emits_the_block_and_leaves_the_file_alone(
         ("http://localhost:99999/", "not a valid URL"),
     ],
 )
-async def test_malformed_redirect_uri_exits_2_with_the_reason(mal: Mal, config: Path, uri: str, words: str) -> None:
+async def test_malformed_redirect_uri_exits_2_with_the_reason(
+    mal: MalStandIn, config: Path, uri: str, words: str
+) -> None:
     before = config.read_bytes()
     result = await run_cli(
         "login", "-c", str(config), "--client-id", mal.app.client_id, "--redirect-uri", uri, env=mal.env()
@@ -146,7 +150,7 @@ async def test_malformed_redirect_uri_exits_2_with_the_reason(mal: Mal, config: 
     assert config.read_bytes() == before
 
 
-async def test_no_client_id_and_no_terminal_exits_2_saying_where_to_put_it(mal: Mal, config: Path) -> None:
+async def test_no_client_id_and_no_terminal_exits_2_saying_where_to_put_it(mal: MalStandIn, config: Path) -> None:
     result = await run_cli("login", "-c", str(config), "--manual", env=mal.env())
     assert result.code == 2
     assert "No MyAnimeList client ID" in result.err
@@ -155,7 +159,7 @@ async def test_no_client_id_and_no_terminal_exits_2_saying_where_to_put_it(mal: 
     assert "mal.client_id" in result.err
 
 
-async def test_a_bad_option_value_exits_2(mal: Mal, config: Path) -> None:
+async def test_a_bad_option_value_exits_2(mal: MalStandIn, config: Path) -> None:
     result = await run_here("login", "-c", str(config), "--timeout", "soon", env=mal.env())
     assert result.code == 2
     assert "--timeout" in result.err
@@ -170,18 +174,18 @@ async def test_version_and_python_m() -> None:
 # The fake refuses what MyAnimeList refuses.
 
 
-async def authorize(session: aiohttp.ClientSession, mal: Mal, **params: str) -> aiohttp.ClientResponse:
+async def authorize(session: aiohttp.ClientSession, mal: MalStandIn, **params: str) -> aiohttp.ClientResponse:
     query = {"response_type": "code", "client_id": mal.app.client_id, "code_challenge": "v" * 64, **params}
     return await session.get(f"{mal.base}/v1/oauth2/authorize", params=query, allow_redirects=False)
 
 
-async def a_code(session: aiohttp.ClientSession, mal: Mal, **params: str) -> str:
+async def a_code(session: aiohttp.ClientSession, mal: MalStandIn, **params: str) -> str:
     mal.fake.consent = "allow"
     response = await authorize(session, mal, state="s", **params)
     return parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
 
 
-async def exchange(session: aiohttp.ClientSession, mal: Mal, **form: str) -> tuple[int, dict[str, str]]:
+async def exchange(session: aiohttp.ClientSession, mal: MalStandIn, **form: str) -> tuple[int, dict[str, str]]:
     data = {
         "client_id": mal.app.client_id,
         "client_secret": str(mal.app.secret),
@@ -192,7 +196,7 @@ async def exchange(session: aiohttp.ClientSession, mal: Mal, **form: str) -> tup
         return response.status, await response.json()
 
 
-async def test_fake_refuses_a_redirect_url_not_registered_exactly(mal: Mal) -> None:
+async def test_fake_refuses_a_redirect_url_not_registered_exactly(mal: MalStandIn) -> None:
     async with aiohttp.ClientSession() as session:
         for wrong in (mal.redirect.rstrip("/"), mal.redirect.replace("localhost", "127.0.0.1")):
             response = await authorize(session, mal, redirect_uri=wrong)
@@ -201,14 +205,14 @@ async def test_fake_refuses_a_redirect_url_not_registered_exactly(mal: Mal) -> N
             assert (await response.json())["error"] == "invalid_client"
 
 
-async def test_fake_refuses_s256(mal: Mal) -> None:
+async def test_fake_refuses_s256(mal: MalStandIn) -> None:
     async with aiohttp.ClientSession() as session:
         challenge = base64.urlsafe_b64encode(hashlib.sha256(b"x" * 64).digest()).rstrip(b"=").decode()
         response = await authorize(session, mal, code_challenge=challenge, code_challenge_method="S256")
         assert response.status == 400
 
 
-async def test_fake_refuses_a_second_use_of_a_code_and_a_wrong_verifier(mal: Mal) -> None:
+async def test_fake_refuses_a_second_use_of_a_code_and_a_wrong_verifier(mal: MalStandIn) -> None:
     async with aiohttp.ClientSession() as session:
         code = await a_code(session, mal)
         assert len(code) > 1000
@@ -223,7 +227,7 @@ async def test_fake_refuses_a_second_use_of_a_code_and_a_wrong_verifier(mal: Mal
         assert (status, body["hint"]) == (400, "Authorization code has been revoked")
 
 
-async def test_fake_takes_client_credentials_by_http_basic_too(mal: Mal) -> None:
+async def test_fake_takes_client_credentials_by_http_basic_too(mal: MalStandIn) -> None:
     async with aiohttp.ClientSession() as session:
         form = {"grant_type": "authorization_code", "code_verifier": "v" * 64}
         for secret, status in ((f"{mal.app.secret}x", 401), (str(mal.app.secret), 200)):
@@ -234,7 +238,7 @@ async def test_fake_takes_client_credentials_by_http_basic_too(mal: Mal) -> None
                 assert response.status == status
 
 
-async def test_fake_refuses_a_code_issued_to_another_client(mal: Mal) -> None:
+async def test_fake_refuses_a_code_issued_to_another_client(mal: MalStandIn) -> None:
     other = mal.fake.register(mal.redirect)
     async with aiohttp.ClientSession() as session:
         code = await a_code(session, mal)
@@ -244,7 +248,7 @@ async def test_fake_refuses_a_code_issued_to_another_client(mal: Mal) -> None:
         assert (status, body["hint"]) == (400, "Authorization code was not issued to this client")
 
 
-async def test_fake_refuses_a_missing_client_secret(mal: Mal) -> None:
+async def test_fake_refuses_a_missing_client_secret(mal: MalStandIn) -> None:
     async with aiohttp.ClientSession() as session:
         code = await a_code(session, mal)
         data = {
@@ -258,14 +262,14 @@ async def test_fake_refuses_a_missing_client_secret(mal: Mal) -> None:
             assert (await response.json())["error"] == "invalid_client"
 
 
-async def test_fake_refuses_a_redirect_uri_that_differs_from_the_authorize_request(mal: Mal) -> None:
+async def test_fake_refuses_a_redirect_uri_that_differs_from_the_authorize_request(mal: MalStandIn) -> None:
     async with aiohttp.ClientSession() as session:
         code = await a_code(session, mal, redirect_uri=mal.redirect)
         status, body = await exchange(session, mal, code=code, code_verifier="v" * 64)
         assert (status, body["hint"]) == (400, "Invalid redirect URI")
 
 
-async def test_a_bad_http_timeout_setting_is_a_usage_error(mal: Mal, config: Path) -> None:
+async def test_a_bad_http_timeout_setting_is_a_usage_error(mal: MalStandIn, config: Path) -> None:
     result = await run_cli(*login_args(mal, config, "--manual"), env=mal.env(MALCAPTURE_HTTP_TIMEOUT="soon"))
     assert result.code == 2
     assert "MALCAPTURE_HTTP_TIMEOUT" in result.err

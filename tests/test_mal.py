@@ -12,10 +12,10 @@ from malcapture.errors import NetworkError, ServiceError
 from malcapture.services.base import Credentials, Setup
 from malcapture.services.mal import MalClient
 from malcapture.standins.base import Scripted
-from tests.helpers import Mal, free_port, run_cli, run_here, stored
+from tests.helpers import MalStandIn, free_port, run_cli, run_here, stored
 
 
-async def test_check_names_the_user_and_the_expiry(mal: Mal, config: Path) -> None:
+async def test_check_names_the_user_and_the_expiry(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     result = await run_cli("check", "-c", str(config), env=mal.env())
     assert result.code == 0, result.err
@@ -24,7 +24,7 @@ async def test_check_names_the_user_and_the_expiry(mal: Mal, config: Path) -> No
     assert "(in 30 days)" in result.err
 
 
-async def test_check_on_an_expired_token_advises_refresh(mal: Mal, config: Path) -> None:
+async def test_check_on_an_expired_token_advises_refresh(mal: MalStandIn, config: Path) -> None:
     stored(mal, config, lifetime=-60)
     result = await run_here("check", "-c", str(config), env=mal.env())
     assert result.code == 1
@@ -34,13 +34,13 @@ async def test_check_on_an_expired_token_advises_refresh(mal: Mal, config: Path)
     assert "expired" in result.err
 
 
-async def test_check_without_tokens_says_run_malcapture(mal: Mal, config: Path) -> None:
+async def test_check_without_tokens_says_run_malcapture(mal: MalStandIn, config: Path) -> None:
     result = await run_here("check", "-c", str(config), env=mal.env())
     assert result.code == 3  # a config without tokens is a config problem, not MyAnimeList's
     assert "Run `malcapture`" in result.err
 
 
-async def test_check_offline_still_tells_the_expiry(mal: Mal, config: Path) -> None:
+async def test_check_offline_still_tells_the_expiry(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     env = mal.env(MALCAPTURE_API_URL=f"http://127.0.0.1:{free_port()}/v2")
     result = await run_here("check", "-c", str(config), env=env)
@@ -50,7 +50,7 @@ async def test_check_offline_still_tells_the_expiry(mal: Mal, config: Path) -> N
     assert "Could not reach 127.0.0.1" in result.err
 
 
-async def test_refresh_rotates_saves_and_the_old_token_is_refused(mal: Mal, config: Path) -> None:
+async def test_refresh_rotates_saves_and_the_old_token_is_refused(mal: MalStandIn, config: Path) -> None:
     old = stored(mal, config)
     result = await run_cli("refresh", "-c", str(config), env=mal.env())
     assert result.code == 0, result.err
@@ -69,7 +69,7 @@ async def test_refresh_rotates_saves_and_the_old_token_is_refused(mal: Mal, conf
     assert config.read_text() == stale
 
 
-async def test_refresh_with_another_apps_token_says_so_and_changes_nothing(mal: Mal, config: Path) -> None:
+async def test_refresh_with_another_apps_token_says_so_and_changes_nothing(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     other = mal.fake.register(mal.redirect)
     text = config.read_text().replace(mal.app.client_id, other.client_id)
@@ -82,7 +82,7 @@ async def test_refresh_with_another_apps_token_says_so_and_changes_nothing(mal: 
     assert config.read_text() == text
 
 
-async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
+async def test_if_expiring_within_both_ways(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)  # 31 days left
     before = config.read_bytes()
     skip = await run_here("refresh", "-c", str(config), "--if-expiring-within", "7d", env=mal.env())
@@ -99,7 +99,7 @@ async def test_if_expiring_within_both_ways(mal: Mal, config: Path) -> None:
     assert "'soon' is not a duration such as 7d" in bad.err
 
 
-def client(mal: Mal, timeout: float = 5.0) -> MalClient:
+def client(mal: MalStandIn, timeout: float = 5.0) -> MalClient:
     env = mal.env(MALCAPTURE_HTTP_TIMEOUT=str(timeout))
     return MalClient(Setup(env, lambda _: None, Credentials(mal.app.client_id, mal.app.secret), backoff=0.01))
 
@@ -122,7 +122,7 @@ def client(mal: Mal, timeout: float = 5.0) -> MalClient:
         (500, "<html><title>Down for maintenance</title></html>", "'Down for maintenance'"),
     ],
 )
-async def test_mal_errors_are_put_in_plain_words(mal: Mal, status: int, body: str, words: str) -> None:
+async def test_mal_errors_are_put_in_plain_words(mal: MalStandIn, status: int, body: str, words: str) -> None:
     kind = "text/html" if body.startswith("<") else "application/json"
     mal.fake.script("/v1/oauth2/token", Scripted(status, body, kind))
     async with client(mal) as mal_client:
@@ -134,7 +134,7 @@ async def test_mal_errors_are_put_in_plain_words(mal: Mal, status: int, body: st
     assert "<html>" not in message
 
 
-async def test_whoami_retries_5xx_but_the_code_exchange_does_not(mal: Mal) -> None:
+async def test_whoami_retries_5xx_but_the_code_exchange_does_not(mal: MalStandIn) -> None:
     mal.fake.script("/v2/users/@me", Scripted(503, "busy", "text/plain"), Scripted(502, "busy", "text/plain"))
     token = str(mal.fake.issue_tokens(mal.app.client_id)["access_token"])
     async with client(mal) as mal_client:
@@ -147,7 +147,7 @@ async def test_whoami_retries_5xx_but_the_code_exchange_does_not(mal: Mal) -> No
     assert mal.fake.hits["/v1/oauth2/token"] == 1
 
 
-async def test_a_slow_answer_past_the_timeout_is_reported(mal: Mal) -> None:
+async def test_a_slow_answer_past_the_timeout_is_reported(mal: MalStandIn) -> None:
     mal.fake.script("/v1/oauth2/token", Scripted(200, "{}", delay=0.6))  # twice the client's patience
     async with client(mal, timeout=0.3) as mal_client:
         with pytest.raises(NetworkError, match="did not answer in time"):

@@ -19,7 +19,7 @@ from malcapture.services.base import LoginOptions
 from malcapture.ui import StderrReporter, wrapped
 from tests.helpers import (
     MAL,
-    Mal,
+    MalStandIn,
     desktop_login,
     login_args,
     run_cli,
@@ -40,7 +40,7 @@ async def run_without_stdin(*args: str, env: dict[str, str]) -> tuple[int, str]:
 
 
 async def test_a_busy_port_without_stdin_stops_before_the_browser(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     seen: list[str] = []
     squatting = await squatter("127.0.0.1", mal.port, seen)
@@ -59,7 +59,7 @@ async def test_a_busy_port_without_stdin_stops_before_the_browser(
     assert config.read_bytes() == before
 
 
-async def test_the_server_without_stdin_waits_for_the_redirect_only(mal: Mal, config: Path) -> None:
+async def test_the_server_without_stdin_waits_for_the_redirect_only(mal: MalStandIn, config: Path) -> None:
     result = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
     assert result.code == 130, result.err
     assert "for MyAnimeList's redirect only" in result.err
@@ -97,7 +97,7 @@ def test_a_container_is_recognised_by_its_cgroup(tmp_path: Path) -> None:
     assert not container.detected(tmp_path)
 
 
-async def test_working_tokens_are_not_replaced_without_asking(mal: Mal, config: Path) -> None:
+async def test_working_tokens_are_not_replaced_without_asking(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     before = config.read_bytes()
     term = Terminal()
@@ -114,7 +114,7 @@ async def test_working_tokens_are_not_replaced_without_asking(mal: Mal, config: 
     assert config.read_bytes() == before
 
 
-async def test_yes_and_no_terminal_go_on_and_say_whose_tokens_are_replaced(mal: Mal, config: Path) -> None:
+async def test_yes_and_no_terminal_go_on_and_say_whose_tokens_are_replaced(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     result = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
     assert result.code == 130, result.err
@@ -123,7 +123,9 @@ async def test_yes_and_no_terminal_go_on_and_say_whose_tokens_are_replaced(mal: 
     assert "[y/N]" not in result.err
 
 
-async def test_a_save_says_what_changed_where(mal: Mal, config: Path, scripted_browser: Callable[..., Path]) -> None:
+async def test_a_save_says_what_changed_where(
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
+) -> None:
     config.write_text(
         config.read_text().replace(
             "  client_secret:\n", "  client_secret:\n  localhost_url: http://localhost/?code=x\n"
@@ -138,7 +140,7 @@ async def test_a_save_says_what_changed_where(mal: Mal, config: Path, scripted_b
 
 
 async def test_an_appended_section_is_named_with_the_commented_out_one(
-    mal: Mal, tmp_path: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, tmp_path: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text("settings:\n  cache: true\n#mal:\n#  client_id: abc\n")
@@ -149,7 +151,7 @@ async def test_an_appended_section_is_named_with_the_commented_out_one(
 
 
 async def test_the_success_page_shows_the_absolute_path(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
     process = await spawn_cli(*login_args(mal, Path("config.yml")), cwd=config.parent, env=env)
@@ -159,7 +161,7 @@ async def test_the_success_page_shows_the_absolute_path(
     assert f"<code>{config}</code>" in page.replace("\\/", "/")
 
 
-async def test_a_yaml_error_shows_the_line_before_and_a_caret(mal: Mal, tmp_path: Path) -> None:
+async def test_a_yaml_error_shows_the_line_before_and_a_caret(mal: MalStandIn, tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text('plex:\n  url: "http://x\n  token: abc\nmal:\n  client_id: x\n')
     result = await run_cli(*login_args(mal, config), env=mal.env())
@@ -169,26 +171,26 @@ async def test_a_yaml_error_shows_the_line_before_and_a_caret(mal: Mal, tmp_path
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
-async def test_binding_a_loopback_name_is_not_warned_about(mal: Mal, config: Path, host: str) -> None:
+async def test_binding_a_loopback_name_is_not_warned_about(mal: MalStandIn, config: Path, host: str) -> None:
     result = await until_waiting(*login_args(mal, config, "--no-browser", "--bind", host), env=mal.env())
     assert result.code == 130, result.err
     assert "not just loopback" not in result.err
 
 
-async def test_bind_all_is_warned_about(mal: Mal, config: Path) -> None:
+async def test_bind_all_is_warned_about(mal: MalStandIn, config: Path) -> None:
     result = await until_waiting(*login_args(mal, config, "--no-browser", "--bind", "0.0.0.0"), env=mal.env())
     assert result.code == 130, result.err
     assert "not just loopback" in result.err
 
 
-async def test_a_client_id_with_a_stray_character_is_named(mal: Mal, config: Path) -> None:
+async def test_a_client_id_with_a_stray_character_is_named(mal: MalStandIn, config: Path) -> None:
     args = login_args(mal, config, "--no-browser")
     args[args.index("--client-id") + 1] = mal.app.client_id[:5] + "g" + mal.app.client_id[6:]
     result = await until_waiting(*args, env=mal.env())
     assert "has 'g' (U+0067) at position 6" in result.err
 
 
-async def test_wording_has_no_stray_punctuation(mal: Mal, config: Path) -> None:
+async def test_wording_has_no_stray_punctuation(mal: MalStandIn, config: Path) -> None:
     from malcapture.http import Answer
     from malcapture.services.mal import explain_failure
 
@@ -215,7 +217,7 @@ async def test_help_shows_plain_defaults_and_whole_summaries() -> None:
     assert "x>=1" not in result.out
 
 
-async def test_refresh_without_a_refresh_token_is_a_config_problem(mal: Mal, config: Path) -> None:
+async def test_refresh_without_a_refresh_token_is_a_config_problem(mal: MalStandIn, config: Path) -> None:
     result = await run_here("refresh", "-c", str(config), env=mal.env())
     assert result.code == 3
     assert "authorize Kometa first" in result.err

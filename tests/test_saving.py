@@ -27,7 +27,7 @@ from tests.helpers import (
     MAL,
     SMALL_CONFIG,
     TOKENS,
-    Mal,
+    MalStandIn,
     as_pid_1,
     desktop_login,
     first_hit,
@@ -161,7 +161,7 @@ def test_stale_temporary_files_never_block_a_save(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-async def test_a_save_as_pid_1_is_not_blocked_by_an_earlier_pid_1(mal: Mal, config: Path) -> None:
+async def test_a_save_as_pid_1_is_not_blocked_by_an_earlier_pid_1(mal: MalStandIn, config: Path) -> None:
     needs_root()
     stored(mal, config)
     (config.parent / ".config.yml.malcapture-1.tmp").write_text("left by a kill -9")
@@ -222,7 +222,7 @@ def test_a_backup_path_that_is_a_folder_gets_advice_that_fits(tmp_path: Path) ->
     assert (tmp_path / "config.yml.malcapture.bak").read_text() == SMALL_CONFIG
 
 
-async def test_a_fifo_as_config_is_refused_at_once(mal: Mal, tmp_path: Path) -> None:
+async def test_a_fifo_as_config_is_refused_at_once(mal: MalStandIn, tmp_path: Path) -> None:
     fifo = tmp_path / "config.yml"
     os.mkfifo(fifo)
     result = await run_cli("check", "-c", str(fifo), env=mal.env(), timeout=5)
@@ -240,7 +240,7 @@ REFUSED = [
 
 @pytest.mark.parametrize(("text", "why"), REFUSED[:3], ids=["alias", "anchor-used-elsewhere", "merge"])
 async def test_a_save_that_would_be_refused_spends_no_refresh_token(
-    mal: Mal, tmp_path: Path, text: str, why: str
+    mal: MalStandIn, tmp_path: Path, text: str, why: str
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text(text.replace("RT", str(mal.fake.issue_tokens(mal.app.client_id)["refresh_token"])))
@@ -255,7 +255,7 @@ async def test_a_save_that_would_be_refused_spends_no_refresh_token(
 
 @pytest.mark.parametrize(("text", "why"), REFUSED, ids=["alias", "anchor-used-elsewhere", "merge", "end-marker"])
 async def test_a_save_that_would_be_refused_opens_no_browser(
-    mal: Mal, tmp_path: Path, scripted_browser: Callable[..., Path], text: str, why: str
+    mal: MalStandIn, tmp_path: Path, scripted_browser: Callable[..., Path], text: str, why: str
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text(text.replace("RT", "def50200abc"))
@@ -269,7 +269,7 @@ async def test_a_save_that_would_be_refused_opens_no_browser(
 
 
 async def test_an_alias_used_as_a_value_is_replaced_by_the_new_one(
-    mal: Mal, tmp_path: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, tmp_path: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text("x: &tok abc\nmal:\n  authorization:\n    access_token: *tok\ny: *tok\n")
@@ -281,7 +281,7 @@ async def test_an_alias_used_as_a_value_is_replaced_by_the_new_one(
     assert text.endswith("y: *tok\n")
 
 
-async def test_sigterm_during_a_refresh_lets_the_save_finish(mal: Mal, config: Path) -> None:
+async def test_sigterm_during_a_refresh_lets_the_save_finish(mal: MalStandIn, config: Path) -> None:
     old = stored(mal, config)
     mal.fake.slow["/v1/oauth2/token"] = 1.0
     process = await spawn_cli("refresh", "-c", str(config), env=mal.env())
@@ -296,7 +296,7 @@ async def test_sigterm_during_a_refresh_lets_the_save_finish(mal: Mal, config: P
     assert check.code == 0, check.err
 
 
-async def test_tokens_that_cannot_be_saved_go_to_a_file_as_well(mal: Mal, config: Path) -> None:
+async def test_tokens_that_cannot_be_saved_go_to_a_file_as_well(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     config.with_name("config.yml.bak").mkdir()  # in the way of the backup…
     config.with_name("config.yml.malcapture.bak").mkdir()  # …and of its fallback: the save fails
@@ -324,7 +324,9 @@ def test_a_token_that_cannot_be_written_as_text_is_a_clear_error() -> None:
         issued(answer, "MyAnimeList", "refresh", "malcapture", read_tokens)
 
 
-async def test_tokens_that_are_not_text_are_kept_escaped_and_the_config_unchanged(mal: Mal, config: Path) -> None:
+async def test_tokens_that_are_not_text_are_kept_escaped_and_the_config_unchanged(
+    mal: MalStandIn, config: Path
+) -> None:
     from malcapture.standins.base import Scripted
 
     stored(mal, config)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from malcapture import browser
-from tests.helpers import Mal, executable, login_args, run_cli
+from tests.helpers import MalStandIn, executable, login_args, run_cli
 
 HEAVY = ("asyncio", "aiohttp")
 
@@ -31,7 +31,7 @@ def heavy(modules: set[str]) -> set[str]:
 
 
 async def test_the_browser_opens_before_asyncio_and_aiohttp_load(
-    mal: Mal, config: Path, tmp_path: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, tmp_path: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     click = scripted_browser()
     # Like xdg-open, it takes a moment to work out what to run, then starts the browser and returns.
@@ -90,7 +90,7 @@ def test_likely_to_open_guesses_from_the_arguments_and_the_display() -> None:
     assert not browser.likely_to_open([], {"DISPLAY": ":0", "SSH_CONNECTION": "a b c d"})
 
 
-async def test_the_benchmark_times_a_real_login(mal: Mal, tmp_path: Path) -> None:
+async def test_the_benchmark_times_a_real_login(mal: MalStandIn, tmp_path: Path) -> None:
     """`make bench`'s own parts (browser.sh, click_allow.py, the timing) on one malcapture login."""
     bench = runpy.run_path(str(Path(__file__).parents[1] / "scripts" / "bench.py"), run_name="bench")
     run = await asyncio.to_thread(bench["Bench"](mal.fake, mal.base, tmp_path).malcapture)

@@ -11,7 +11,7 @@ import pytest
 
 from malcapture.standins.base import Scripted
 from malcapture.terminal import LineEditor
-from tests.helpers import Mal, TraktStandIn, login_args, redirect_url_from
+from tests.helpers import MalStandIn, TraktStandIn, login_args, redirect_url_from
 from tests.terminal import COLUMNS, Terminal
 
 
@@ -27,11 +27,13 @@ async def assert_left_as_found(term: Terminal) -> None:
     assert await term.reads_a_line_typed_with_enter(), f"a line typed with Enter was not read:\n{term.output}"
 
 
-def authorize_url(mal: Mal, shown: str) -> str:
+def authorize_url(mal: MalStandIn, shown: str) -> str:
     return next(line for line in shown.splitlines() if line.startswith(f"{mal.base}/v1/oauth2/authorize?"))
 
 
-async def test_the_server_wins(term: Terminal, mal: Mal, config: Path, scripted_browser: Callable[..., Path]) -> None:
+async def test_the_server_wins(
+    term: Terminal, mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
+) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
     process = await term.malcapture(*login_args(mal, config), env=env)
     assert await term.finish(process) == 0, term.output
@@ -40,7 +42,7 @@ async def test_the_server_wins(term: Terminal, mal: Mal, config: Path, scripted_
     await assert_left_as_found(term)
 
 
-async def test_a_paste_of_1100_characters_wins(term: Terminal, mal: Mal, config: Path) -> None:
+async def test_a_paste_of_1100_characters_wins(term: Terminal, mal: MalStandIn, config: Path) -> None:
     process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
     pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
     assert len(pasted) > 1100
@@ -51,7 +53,7 @@ async def test_a_paste_of_1100_characters_wins(term: Terminal, mal: Mal, config:
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-async def test_an_interruption(term: Terminal, mal: Mal, config: Path, how: str) -> None:
+async def test_an_interruption(term: Terminal, mal: MalStandIn, config: Path, how: str) -> None:
     before = config.read_bytes()
     process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
@@ -69,7 +71,9 @@ async def test_an_interruption(term: Terminal, mal: Mal, config: Path, how: str)
     await assert_left_as_found(term)
 
 
-async def test_a_closed_terminal_ends_the_login_as_an_interruption(term: Terminal, mal: Mal, config: Path) -> None:
+async def test_a_closed_terminal_ends_the_login_as_an_interruption(
+    term: Terminal, mal: MalStandIn, config: Path
+) -> None:
     before = config.read_bytes()
     process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
@@ -78,7 +82,7 @@ async def test_a_closed_terminal_ends_the_login_as_an_interruption(term: Termina
     assert config.read_bytes() == before
 
 
-async def test_ctrl_d_ends_the_login_with_a_message_that_fits(term: Terminal, mal: Mal, config: Path) -> None:
+async def test_ctrl_d_ends_the_login_with_a_message_that_fits(term: Terminal, mal: MalStandIn, config: Path) -> None:
     before = config.read_bytes()
     process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
@@ -90,14 +94,14 @@ async def test_ctrl_d_ends_the_login_with_a_message_that_fits(term: Terminal, ma
     await assert_left_as_found(term)
 
 
-async def test_a_timeout(term: Terminal, mal: Mal, config: Path) -> None:
+async def test_a_timeout(term: Terminal, mal: MalStandIn, config: Path) -> None:
     process = await term.malcapture(*login_args(mal, config, "--manual", "--timeout", "1"), env=mal.env())
     assert await term.finish(process) == 5
     assert "within 1 seconds" in term.output
     await assert_left_as_found(term)
 
 
-async def test_an_error_from_myanimelist(term: Terminal, mal: Mal, config: Path) -> None:
+async def test_an_error_from_myanimelist(term: Terminal, mal: MalStandIn, config: Path) -> None:
     args = login_args(mal, config, "--no-browser")
     args[args.index("--client-secret") + 1] = "f" * 64  # not the app's: found while the user reads the page
     process = await term.malcapture(*args, env=mal.env())
@@ -107,7 +111,7 @@ async def test_an_error_from_myanimelist(term: Terminal, mal: Mal, config: Path)
     await assert_left_as_found(term)
 
 
-async def test_an_error_from_myanimelist_after_the_paste(term: Terminal, mal: Mal, config: Path) -> None:
+async def test_an_error_from_myanimelist_after_the_paste(term: Terminal, mal: MalStandIn, config: Path) -> None:
     mal.fake.script("/v2/users/@me", Scripted(403, "<html><title>Request blocked</title></html>", "text/html"))
     process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
     pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
@@ -118,14 +122,14 @@ async def test_an_error_from_myanimelist_after_the_paste(term: Terminal, mal: Ma
     await assert_left_as_found(term)
 
 
-async def test_a_config_error(term: Terminal, mal: Mal, tmp_path: Path) -> None:
+async def test_a_config_error(term: Terminal, mal: MalStandIn, tmp_path: Path) -> None:
     process = await term.malcapture(*login_args(mal, tmp_path / "missing.yml"), env=mal.env())
     assert await term.finish(process) == 3
     await assert_left_as_found(term)
 
 
 async def test_the_client_id_prompt_after_an_earlier_run_takes_the_typed_id(
-    term: Terminal, mal: Mal, config: Path
+    term: Terminal, mal: MalStandIn, config: Path
 ) -> None:
     first = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
@@ -143,7 +147,7 @@ async def test_the_client_id_prompt_after_an_earlier_run_takes_the_typed_id(
     await assert_left_as_found(term)
 
 
-async def test_prose_is_wrapped_at_spaces_and_the_url_is_whole(term: Terminal, mal: Mal, config: Path) -> None:
+async def test_prose_is_wrapped_at_spaces_and_the_url_is_whole(term: Terminal, mal: MalStandIn, config: Path) -> None:
     process = await term.malcapture(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
     await term.finish(process)
     url = authorize_url(mal, term.output)
@@ -168,7 +172,7 @@ def test_the_line_editor_erases_ignores_arrow_keys_and_keeps_what_follows() -> N
 
 
 async def test_ctrl_d_at_the_hidden_secret_prompt_is_no_answer_not_a_traceback(
-    term: Terminal, mal: Mal, config: Path
+    term: Terminal, mal: MalStandIn, config: Path
 ) -> None:
     args = ["-c", str(config), "--client-id", mal.app.client_id, "--redirect-uri", mal.redirect]
     process = await term.malcapture(*args, "--manual", "--timeout", "1", env=mal.env())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,12 +23,13 @@ from tests.helpers import (
     BROKEN,
     TRAKT,
     FakeClock,
-    Mal,
+    MalStandIn,
     Recorder,
     TraktStandIn,
     quiet_io,
     run_cli,
     run_here,
+    run_without_privileges,
     save,
     spawn_cli,
     stored,
@@ -289,7 +291,7 @@ async def test_check_names_the_user_and_explains_a_deactivated_or_locked_account
 
 
 async def test_status_names_what_works_and_the_fix_for_what_does_not(
-    trakt: TraktStandIn, mal: Mal, tmp_path: Path
+    trakt: TraktStandIn, mal: MalStandIn, tmp_path: Path
 ) -> None:
     config = tmp_path / "config.yml"
     stored(mal, config)  # mal: works
@@ -428,3 +430,65 @@ def test_the_trakt_section_of_our_own_fixture_changes_only_its_values(tmp_path: 
     assert after.endswith("    created_at: 1764000000\n# the end\n")
     assert_only_trakt_values_changed(text.encode(), after.encode())
     assert any("Emptied trakt.pin" in line for line in saved.changes)
+
+
+# Words that used to be MyAnimeList's in a Trakt login: each now names the service it is about.
+async def test_the_print_page_of_a_trakt_loopback_login_names_the_trakt_section(
+    trakt: TraktStandIn, tmp_path: Path
+) -> None:
+    from malcapture.login.ports import free_port
+
+    port = free_port()
+    redirect = f"http://localhost:{port}/callback"
+    app = trakt.fake.register(redirect)
+    config = tmp_path / "config.yml"
+    args = ["-c", str(config), "--client-id", app.client_id, "--client-secret", app.secret, "--redirect-uri", redirect]
+    process = await spawn_cli("trakt", *args, "--print", "--no-browser", env=trakt.env(), stdin=asyncio.subprocess.PIPE)
+    assert process.stderr is not None
+    try:
+        url = ""
+        while not url:
+            line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode().strip()
+            url = line if line.startswith(f"{trakt.base}/oauth/authorize?") else ""
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            page = await response.text()
+        out, _ = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert "The <code>trakt:</code> block is in your terminal." in page
+    assert "mal:" not in page
+    assert out.decode().startswith("trakt:\n")
+
+
+def test_the_advice_for_a_read_only_config_names_no_other_section(trakt: TraktStandIn, tmp_path: Path) -> None:
+    import sys
+
+    config = tmp_path / "config.yml"
+    config.write_text(EMPTY)
+    config.chmod(0o444)
+    command = [sys.executable, "-m", "malcapture", "trakt", *trakt.args(config)]
+    result = run_without_privileges(*command)  # as root without capabilities: 0444 then binds root too
+    if result is None:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)  # an ordinary user
+    assert result.returncode == 3, result.stderr
+    assert "--print to get the section" in result.stderr
+    assert "mal:" not in result.stderr
+
+
+async def test_a_rescued_trakt_answer_is_headed_as_trakts(trakt: TraktStandIn, tmp_path: Path) -> None:
+    import json
+
+    from malcapture.standins.base import Scripted
+
+    config = tmp_path / "config.yml"
+    stored_trakt(trakt, config)
+    answer = trakt.fake.issue_tokens(trakt.app.client_id)
+    trakt.fake.script("/oauth/token", Scripted(200, json.dumps(answer).replace('"public"', '"pub\\ud800"')))
+    result = await run_cli("trakt", "refresh", "-c", str(config), env=trakt.env())
+    assert result.code == 1, result.err
+    (kept,) = tmp_path.glob("malcapture-tokens-*.yml")
+    assert kept.read_text().startswith("# Trakt's answer, with its broken characters escaped\n")
+    assert str(answer["refresh_token"]) in kept.read_text()
+    assert "MyAnimeList" not in kept.read_text() + result.err

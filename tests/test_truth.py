@@ -17,7 +17,7 @@ from tests.helpers import (
     MAL,
     TRAKT,
     FakeClock,
-    Mal,
+    MalStandIn,
     TraktStandIn,
     desktop_login,
     login_args,
@@ -42,7 +42,7 @@ def with_wrong_secret(config: Path, secret: str) -> None:
     config.write_text(config.read_text().replace(secret, "f" * len(secret)))
 
 
-async def test_check_and_status_find_a_wrong_mal_secret_and_spend_nothing(mal: Mal, config: Path) -> None:
+async def test_check_and_status_find_a_wrong_mal_secret_and_spend_nothing(mal: MalStandIn, config: Path) -> None:
     tokens = stored(mal, config)
     with_wrong_secret(config, str(mal.app.secret))
     before = config.read_bytes()
@@ -71,7 +71,7 @@ async def test_check_finds_a_wrong_trakt_secret_and_spends_nothing(trakt: TraktS
 
 
 async def test_a_wrong_mal_secret_is_found_before_the_code_is_spent(
-    mal: Mal, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     before = config.read_bytes()
     args = login_args(mal, config)
@@ -119,7 +119,7 @@ def dotenv_values(folder: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in (folder / ".env").read_text().splitlines())
 
 
-async def mal_desktop_login(mal: Mal, config: Path, no_input: int) -> LoginResult:
+async def mal_desktop_login(mal: MalStandIn, config: Path, no_input: int) -> LoginResult:
     io, _ = quiet_io(mal.env(), no_input, open_browser=browser_clicking_allow, headless=lambda env: None)
     opts = LoginOptions(config, MAL, mal.app.client_id, mal.app.secret, redirect_uri=mal.redirect, yes=True)
     return await MAL.code.login_async(opts, io)
@@ -140,7 +140,7 @@ async def trakt_device_login(trakt: TraktStandIn, config: Path, no_input: int) -
 
 
 async def test_a_login_saves_placeholder_tokens_into_dotenv(
-    mal: Mal, trakt: TraktStandIn, tmp_path: Path, no_input: int
+    mal: MalStandIn, trakt: TraktStandIn, tmp_path: Path, no_input: int
 ) -> None:
     for name, text, login in (
         (
@@ -169,7 +169,7 @@ async def test_a_login_saves_placeholder_tokens_into_dotenv(
 
 
 async def test_a_login_with_placeholder_tokens_defined_nowhere_spends_nothing(
-    mal: Mal, trakt: TraktStandIn, tmp_path: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, trakt: TraktStandIn, tmp_path: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     config = tmp_path / "config.yml"
     config.write_text(MAL_HELD.format(cid=mal.app.client_id, secret=mal.app.secret))
@@ -236,7 +236,7 @@ async def test_a_misspelled_option_gets_a_suggestion() -> None:
     assert "Possible options: --redirect-uri" in result.err  # click's suggestion
 
 
-async def test_check_and_status_name_the_config_they_read(mal: Mal, config: Path) -> None:
+async def test_check_and_status_name_the_config_they_read(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     for command in (["check"], ["status"]):
         result = await run_here(*command, "-c", str(config), env=mal.env())
@@ -244,7 +244,7 @@ async def test_check_and_status_name_the_config_they_read(mal: Mal, config: Path
         assert str(config.absolute()) in result.err
 
 
-async def test_another_malcapture_on_the_port_is_recognised(mal: Mal, config: Path) -> None:
+async def test_another_malcapture_on_the_port_is_recognised(mal: MalStandIn, config: Path) -> None:
     waiting = await spawn_cli(*login_args(mal, config, "--no-browser"), env=mal.env(), stdin=asyncio.subprocess.PIPE)
     try:
         assert waiting.stderr is not None
@@ -259,7 +259,7 @@ async def test_another_malcapture_on_the_port_is_recognised(mal: Mal, config: Pa
 
 
 # 4. Machine-readable status and check.
-async def test_status_and_check_in_json(mal: Mal, trakt: TraktStandIn, tmp_path: Path) -> None:
+async def test_status_and_check_in_json(mal: MalStandIn, trakt: TraktStandIn, tmp_path: Path) -> None:
     import time
 
     config = tmp_path / "config.yml"
@@ -294,7 +294,7 @@ async def test_status_and_check_in_json(mal: Mal, trakt: TraktStandIn, tmp_path:
 
 
 # 5. The rest, each small.
-async def test_a_yaml_error_points_where_it_says(tmp_path: Path, mal: Mal) -> None:
+async def test_a_yaml_error_points_where_it_says(tmp_path: Path, mal: MalStandIn) -> None:
     config = tmp_path / "config.yml"
     config.write_text("settings:\n  run_order: [operations,\n  cache: true\n")
     result = await run_here("check", "-c", str(config), env=mal.env())
@@ -318,7 +318,7 @@ async def test_help_says_what_each_service_does() -> None:
     assert version.out.startswith("malcapture ")
 
 
-async def test_no_terminal_and_no_display_offers_only_what_is_possible(mal: Mal, config: Path) -> None:
+async def test_no_terminal_and_no_display_offers_only_what_is_possible(mal: MalStandIn, config: Path) -> None:
     result = await until_waiting(*login_args(mal, config), env=mal.env(SSH_CONNECTION="10.0.0.2 5 10.0.0.1 22"))
     assert "ssh -L" in result.err
     assert "paste" not in result.err.split("Waiting until")[0]  # standard input is /dev/null: nothing to paste

@@ -13,11 +13,9 @@ from typing import Any, cast
 
 from malcapture import browser
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
-from malcapture.login import pages
 from malcapture.login.keep import Destination, Kept, keep_issued
-from malcapture.login.prepare import prove
 from malcapture.login.redirect import Authorized, Callback, Refused, parse_paste, read_callback
-from malcapture.login.server import CallbackServer
+from malcapture.login.server import CallbackServer, serving
 from malcapture.login.session import Io
 from malcapture.login.start import Started
 from malcapture.services.base import LoginOptions, LoginResult, Service, Setup, TokenClient
@@ -25,33 +23,15 @@ from malcapture.services.base import LoginOptions, LoginResult, Service, Setup, 
 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io) if started.sockets else None
-    try:
-        _prove(started, opts, io)
+    async with serving(server):
         setup = Setup(io.env, io.reporter.debug, started.prepared.creds)
         async with opts.service.code.client(setup) as client:
             async with warm(client, client.warm_urls):  # the exchange and the check: one round trip each
                 callback = await _wait(server, started, opts, io, client)
             result = await _finish(callback, started, opts, io, client)
-    except MalcaptureError as exc:
         if server:
-            server.finish(pages.failure(exc.what, exc.advice))
-        raise
-    else:
-        if server:
-            saved = str(result.saved_to) if result.saved_to else None
-            server.finish(pages.success(result.account.name if result.account else None, saved, opts.service))
+            server.succeeded(result.account, result.saved_to, opts.service)
         return result
-    finally:
-        if server:
-            await server.close()
-
-
-def _prove(started: Started, opts: LoginOptions, io: Io) -> None:
-    """What the config would refuse, found while the browser opens: long before the user clicks Allow,
-    and before any code is exchanged. (Made here rather than before the browser: it is a YAML parse.)"""
-    prepared = started.prepared
-    if prepared.config is not None and not opts.print_block:
-        prove(prepared.config, opts.service, prepared.place, prepared.creds, io.env)
 
 
 async def _serve(started: Started, io: Io) -> CallbackServer[Callback]:
@@ -143,16 +123,7 @@ async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: 
         raise refusal(callback, opts.service)
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
-    prepared = started.prepared
-    dest = Destination(
-        opts.service,
-        prepared.config,
-        prepared.place,
-        prepared.creds,
-        folder=opts.config_path.absolute().parent,
-        print_only=opts.print_block,
-        verify=opts.verify,
-    )
+    dest = Destination.of(opts, started.prepared)
     code, verifier, sent = callback.code, started.verifier, started.target.sent_uri
     kept = await keep_issued(lambda: client.exchange_code(code, verifier, sent), client, dest, io.reporter, io.env)
     return result_of(kept)

@@ -20,7 +20,8 @@ from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
 from malcapture.config.save import Plan, Saved, config_block, keep_tokens, plan_save, save_locked
 from malcapture.errors import ConfigError, NetworkError, ServiceError, TokensNotSaved, UnusableTokens
-from malcapture.services.base import Account, Credentials, Service, TokenClient
+from malcapture.login.prepare import Prepared
+from malcapture.services.base import Account, Credentials, LoginOptions, Service, TokenClient
 from malcapture.tokens import TokenSet
 from malcapture.ui import Reporter
 
@@ -40,6 +41,14 @@ class Destination:
     print_only: bool = False
     verify: bool = True  # check whose the tokens are before saving them
     lock: bool = True  # take the config's lock for the save (a refresh already holds it)
+
+    @classmethod
+    def of(cls, opts: LoginOptions, prepared: Prepared, extra: Wants | None = None) -> Destination:
+        """Where a login's tokens go: the config it prepared, or standard output with --print."""
+        folder = prepared.config.target.parent if prepared.config else opts.config_path.absolute().parent
+        return cls(
+            opts.service, prepared.config, prepared.place, prepared.creds, folder, extra, opts.print_block, opts.verify
+        )
 
 
 @dataclass(frozen=True)

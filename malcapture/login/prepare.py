@@ -27,10 +27,9 @@ class Prepared:
     place: Place
 
 
-def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None, proven: bool = True) -> Prepared | None:
-    """The config and the app's credentials, checked before anything is spent; None when the user
-    chose to keep tokens that still work. `proven=False` leaves the proof of the save to the caller
-    (who makes it before anything is spent, while the user reads the page)."""
+def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared | None:
+    """The config and the app's credentials, checked before anything is spent (and before the browser
+    opens); None when the user chose to keep tokens that still work."""
     service = opts.service
     place = service.place(opts.library)
     http_timeout(io.env)  # a bad setting is a usage error now, not after the browser
@@ -43,8 +42,7 @@ def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None, proven: bool
         )
     creds = credentials(service, opts.client_id, opts.client_secret, config, place, io.env, io.reporter, io.ask)
     if config is not None and not opts.print_block:
-        if proven:
-            prove(config, service, place, creds, io.env, extra)  # what the file would refuse, before a code is spent
+        prove(config, service, place, creds, io.env, extra)  # what the file would refuse, before a code is spent
         if not _replace_working_tokens(config, service, place, opts, io):
             return None
     return Prepared(config, creds, place)
@@ -59,7 +57,7 @@ def prove(
     extra: Wants | None = None,
 ) -> None:
     """The save of tokens of the real shape works: refused now, with the reason, before anything is spent."""
-    from malcapture.config.save import plan_save  # not before the browser opens (see capture.complete)
+    from malcapture.config.save import plan_save
 
     plan_save(config, place, service.wants(service.code.stand_in(), creds, extra), env)
 

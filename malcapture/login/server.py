@@ -9,17 +9,20 @@ went wrong). Everything else is answered and summed up, never logged one by one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aiohttp import web
 
-from malcapture.errors import InputRejected, LoginStopped
+from malcapture.errors import InputRejected, LoginStopped, MalcaptureError
 from malcapture.login import pages
 from malcapture.login.guard import Guard
 from malcapture.login.redirect import RedirectTarget
+from malcapture.services.base import Account, Service
 
 T = TypeVar("T")
 PAGE_WAIT = 120.0  # how long a browser waits for the page while the login exchanges and saves
@@ -27,6 +30,21 @@ MAX_HEADER = 256 * 1024  # bytes of one header line: every `localhost` cookie of
 QUIET = logging.getLogger("malcapture.server")
 QUIET.addHandler(logging.NullHandler())
 QUIET.propagate = False
+
+
+@contextlib.asynccontextmanager
+async def serving(server: CallbackServer[Any] | None) -> AsyncIterator[None]:
+    """While a login runs on `server` (if it has one): a failure is told on the page the browser waits
+    for, and the server closes at the end, whatever the end."""
+    try:
+        yield
+    except MalcaptureError as exc:
+        if server:
+            server.finish(pages.failure(exc.what, exc.advice))
+        raise
+    finally:
+        if server:
+            await server.close()
 
 
 def render(page: pages.Page) -> web.Response:
@@ -92,6 +110,11 @@ class CallbackServer(Generic[T]):
         """Tell the waiting browser how the login ended."""
         if not self._page.done():
             self._page.set_result(page)
+
+    def succeeded(self, account: Account | None, saved_to: Path | None, service: Service) -> None:
+        self.finish(
+            pages.success(account.name if account else None, str(saved_to) if saved_to else None, service, service.done)
+        )
 
     async def close(self) -> None:
         self.finish(pages.failure("malcapture stopped before the login finished.", ""))

@@ -44,7 +44,7 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     headless = None if opts.no_browser or manual else io.headless(io.env)
     if not (opts.no_browser or manual or headless):
         io.find_browser()  # runs while the config is read
-    prepared = prepare(opts, io, proven=False)  # proven once the browser is opening (capture.complete)
+    prepared = prepare(opts, io)
     if prepared is None:
         return None
     assert prepared.creds is not None

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from malcapture.config.place import IfBlank
-from malcapture.errors import MalcaptureError, NetworkError, ServiceError, TimedOut
+from malcapture.errors import NetworkError, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
 from malcapture.services import PLEX as SERVICE
 from malcapture.services.base import Account, Setup, http_timeout, urls
@@ -62,22 +62,17 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     if prepared is None:
         return LoginResult(None, None, kept=True)
     config = prepared.config
-    folder = config.target.parent if config else opts.config_path.absolute().parent
-    identifier = client_identifier(folder, io, create=not opts.print_block)
+    dest = Destination.of(opts, prepared, extra)
+    identifier = client_identifier(dest.folder, io, create=not opts.print_block)
     settings = {
-        "url": opts.url or _server_url(config, opts, io),
+        "url": opts.url or _setting(config, opts, io, "url"),
         "verify_ssl": _setting(config, opts, io, "verify_ssl"),
     }
-    setup = Setup(io.env, io.reporter.debug, None, settings, folder)
-    dest = Destination(SERVICE, config, prepared.place, None, folder, extra, opts.print_block, opts.verify)
+    setup = Setup(io.env, io.reporter.debug, None, settings, dest.folder)
     async with PlexClient(setup, identifier) as client:
         if opts.alternative or io.headless(io.env) is not None:
             return result_of(await _link(client, dest, opts, io))
         return result_of(await _desktop(client, dest, opts, io))
-
-
-def _server_url(config: Any, opts: LoginOptions, io: Io) -> str | None:
-    return _setting(config, opts, io, "url")
 
 
 def _setting(config: Any, opts: LoginOptions, io: Io, key: str) -> str | None:
@@ -141,9 +136,9 @@ async def _desktop(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) ->
     import asyncio
 
     from malcapture import browser
-    from malcapture.login import pages, pkce
+    from malcapture.login import pkce
     from malcapture.login.device import poll_until
-    from malcapture.login.server import CallbackServer
+    from malcapture.login.server import CallbackServer, serving
 
     io.find_browser()
     sockets, target = _bind(opts, io)
@@ -159,7 +154,7 @@ async def _desktop(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) ->
         await server.start()
         server.result.add_done_callback(lambda _: wake.set())
         to_open = f"http://localhost:{target.port}{start}"
-    try:
+    async with serving(server):
         io.reporter.info("Open this page to sign in to Plex (as Kometa's own device, not with the server's token):")
         io.reporter.url(url)
         io.reporter.info("Opening your browser…")
@@ -167,16 +162,8 @@ async def _desktop(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) ->
         io.reporter.info(f"Waiting until {io.until(pin.expires_in)} for the sign-in ({pin.expires_in // 60} minutes).")
         kept = await _poll(client, pin, dest, io, wake, poll_until)
         if server:
-            saved = str(kept.saved.path) if kept.saved else None
-            server.finish(pages.success(kept.account.name if kept.account else None, saved, SERVICE, SERVICE.done))
+            server.succeeded(kept.account, kept.saved.path if kept.saved else None, SERVICE)
         return kept
-    except MalcaptureError as exc:
-        if server:
-            server.finish(pages.failure(exc.what, exc.advice))
-        raise
-    finally:
-        if server:
-            await server.close()
 
 
 def _bind(opts: LoginOptions, io: Io) -> tuple[tuple[Any, ...], Any]:

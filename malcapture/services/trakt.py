@@ -77,15 +77,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
         from malcapture.services.base import LoginResult
 
         return LoginResult(None, None, kept=True)
-    dest = Destination(
-        SERVICE,
-        prepared.config,
-        prepared.place,
-        prepared.creds,
-        folder=opts.config_path.absolute().parent,
-        print_only=opts.print_block,
-        verify=opts.verify,
-    )
+    dest = Destination.of(opts, prepared)
     async with TraktClient(Setup(io.env, io.reporter.debug, prepared.creds)) as client:
         if opts.alternative:
             return result_of(await _pin(client, prepared, dest, opts, io))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Method = TypeVar("Method", bound=Callable[..., Awaitable[web.StreamResponse]])
+T = TypeVar("T")
 ROUTE = "stand_in_route"
 
 
@@ -46,6 +47,16 @@ class Scripted:
     content_type: str = "application/json"
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Code:
+    """A single-use authorization code a stand-in issued: to whom, for which redirect, until when."""
+
+    client_id: str
+    redirect_uri: str
+    expires: float
+    used: bool = False
 
 
 @dataclass
@@ -111,6 +122,16 @@ class Demo:
     env: Mapping[str, str]
     how: str  # which login, in words
     login: Callable[[Path, Mapping[str, str], str | None, Reporter], Awaitable[LoginResult]]
+
+
+async def beside(login: Awaitable[T], user: Awaitable[None] | None) -> T:
+    """The login, with the demo playing the user (`user`) at the same time, when there is no browser."""
+    playing = asyncio.ensure_future(user) if user is not None else None
+    try:
+        return await login
+    finally:
+        if playing is not None:
+            playing.cancel()
 
 
 async def serve_app(

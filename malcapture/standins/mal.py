@@ -26,7 +26,7 @@ from aiohttp import web
 from yarl import URL
 
 from malcapture.login.ports import free_port
-from malcapture.standins.base import Demo, StandIn, route, serve_app
+from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
     from malcapture.services.base import LoginResult
@@ -54,13 +54,11 @@ class App:
 
 
 @dataclass
-class Grant:
-    client_id: str
-    challenge: str
-    redirect_uri: str
-    sent_redirect: bool
-    expires: float
-    used: bool = False
+class Grant(Code):
+    """MyAnimeList's code also remembers the PKCE challenge and whether the redirect URL was sent."""
+
+    challenge: str = ""
+    sent_redirect: bool = False
 
 
 @dataclass
@@ -167,7 +165,9 @@ class FakeMal(StandIn):
         if not allow:
             return f"{p['redirect']}?{urlencode({**state, **DENIED})}"
         code = secrets.token_hex(521)  # 1,042 hex characters, like a real one
-        self.grants[code] = Grant(p["client_id"], p["challenge"], p["redirect"], bool(p["sent"]), self.clock() + 600)
+        self.grants[code] = Grant(
+            p["client_id"], p["redirect"], self.clock() + 600, False, p["challenge"], bool(p["sent"])
+        )
         return f"{p['redirect']}?{urlencode({'code': code, **state})}"
 
     @route("POST", "/v1/oauth2/token")

@@ -11,7 +11,6 @@ a fragment), signs in and sends the browser to forwardUrl. The server: `GET /` a
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 import ssl
@@ -26,7 +25,7 @@ from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
-from malcapture.standins.base import Demo, StandIn, route, serve_app
+from malcapture.standins.base import Demo, StandIn, beside, route, serve_app
 
 if TYPE_CHECKING:
     from malcapture.services.base import LoginResult
@@ -257,12 +256,9 @@ async def demo() -> AsyncIterator[Demo]:
         from malcapture.services.base import LoginOptions
 
         opts = LoginOptions(config, SERVICE, yes=True, url=server_base, alternative=headless is not None)
-        user = asyncio.ensure_future(fake.sign_in_when_shown()) if headless else None
-        try:
-            return await SERVICE.code.login_async(opts, Io(reporter, env=env))
-        finally:
-            if user is not None:
-                user.cancel()
+        return await beside(
+            SERVICE.code.login_async(opts, Io(reporter, env=env)), fake.sign_in_when_shown() if headless else None
+        )
 
     try:
         yield Demo(env_for(base), "the PIN sign-in", login)

@@ -9,7 +9,6 @@ work once, 24-hour tokens, `trakt-api-key` and `trakt-api-version` required on t
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator, Mapping
@@ -21,7 +20,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from malcapture.standins.base import Demo, StandIn, route, serve_app
+from malcapture.standins.base import Code, Demo, StandIn, beside, route, serve_app
 
 if TYPE_CHECKING:
     from malcapture.services.base import LoginResult
@@ -57,14 +56,6 @@ class Device:
     interval: int
     last_poll: float = 0.0
     decision: str | None = None  # "allow", "deny"
-    used: bool = False
-
-
-@dataclass
-class Code:
-    client_id: str
-    redirect_uri: str
-    expires: float
     used: bool = False
 
 
@@ -270,12 +261,9 @@ async def demo() -> AsyncIterator[Demo]:
 
         app = fake.register()
         opts = LoginOptions(config, SERVICE, app.client_id, app.secret, timeout=120, yes=True)
-        user = asyncio.ensure_future(fake.approve_when_shown()) if headless else None
-        try:
-            return await SERVICE.code.login_async(opts, Io(reporter, env=env))
-        finally:
-            if user is not None:
-                user.cancel()
+        return await beside(
+            SERVICE.code.login_async(opts, Io(reporter, env=env)), fake.approve_when_shown() if headless else None
+        )
 
     try:
         yield Demo(env_for(base), "the device flow", login)
