@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from urllib.parse import urlsplit
@@ -43,11 +43,19 @@ class Answer(NamedTuple):
 class HttpClient:
     """Use as an async context manager: the session (and its connections) lives as long as the block."""
 
-    def __init__(self, timeout: float, log: Callable[[str], None], retries: int = 3, backoff: float = 0.5) -> None:
+    def __init__(
+        self,
+        timeout: float,
+        log: Callable[[str], None],
+        retries: int = 3,
+        backoff: float = 0.5,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self._timeout = timeout
         self._log = log
         self._retries = retries
         self._backoff = backoff
+        self._sleep = sleep  # the clock's wait between tries (None: asyncio.sleep)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self: Client) -> Client:
@@ -142,7 +150,7 @@ class HttpClient:
                     raise unreachable(url, action, exc) from None
                 self._log(f"  → {type(exc).__name__}; retrying")
             interrupts.raise_pending()
-            await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
+            await (self._sleep or asyncio.sleep)(self._backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -34,7 +34,7 @@ async def test_two_refreshes_at_once_both_succeed(mal: MalStandIn, config: Path)
 
 async def test_a_second_run_says_for_whom_it_waits(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
-    mal.fake.slow["/v1/oauth2/token"] = 1.0
+    mal.fake.slow["/v1/oauth2/token"] = 0.5  # the first run holds the locks while the second starts
     first = await start_refresh(mal, config)
     await first_hit(mal.fake, "/v1/oauth2/token")
     second = await start_refresh(mal, config)

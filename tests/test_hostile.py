@@ -9,7 +9,7 @@ import base64
 import json
 import signal
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -63,26 +63,26 @@ async def test_a_full_disk_during_a_refresh_prints_the_new_tokens_first(mal: Mal
     assert [p for p in tmpfs.iterdir() if p.name.startswith("malcapture-tokens")] == []  # no empty file left
 
 
+def browser_clicking_allow(url: str) -> bool:
+    """The user's browser, in this process: on a thread of its own, as a browser is a process of its own."""
+    from malcapture.standins.mal import play_browser
+
+    status, _ = asyncio.run(play_browser(url))
+    return status == 200
+
+
 # 4. The account check fails after the exchange: the tokens are the user's all the same.
 async def test_an_account_check_that_fails_after_the_exchange_saves_with_a_warning(
-    mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
+    mal: MalStandIn, config: Path, no_input: int
 ) -> None:
     mal.fake.script("/v2/users/@me", *[Scripted(503, "busy", "text/plain")] * 3)
-    env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    result = await run_cli(
-        "-c",
-        str(config),
-        "--client-id",
-        mal.app.client_id,
-        "--client-secret",
-        str(mal.app.secret),
-        "--redirect-uri",
-        mal.redirect,
-        env=env,
-    )
-    assert result.code == 0, result.err
-    assert "the new tokens could not be checked" in result.err
-    assert "`malcapture check` later" in result.err
+    io, said = quiet_io(mal.env(), no_input, open_browser=browser_clicking_allow, headless=lambda env: None)
+    opts = LoginOptions(config, MAL, mal.app.client_id, mal.app.secret, redirect_uri=mal.redirect)
+    result = await MAL.code.login_async(opts, io)  # its retries wait on the FakeClock: no real backoff
+    assert result.saved_to == config.absolute()
+    assert mal.fake.hits["/v2/users/@me"] == 3
+    assert "the new tokens could not be checked" in said.text
+    assert "`malcapture check` later" in said.text
     auth = YAML(typ="safe").load(config.read_text())["mal"]["authorization"]
     assert auth["refresh_token"] in mal.fake.refresh_tokens
 
@@ -261,7 +261,7 @@ async def test_ctrl_c_during_a_slow_poll_is_not_lost(trakt: TraktStandIn, tmp_pa
     config = tmp_path / "config.yml"
     config.write_text(EMPTY_TRAKT)
     trakt.fake.slow["/oauth/device/token"] = 60
-    process = await spawn_cli("trakt", *trakt.args(config), env=trakt.env(MALCAPTURE_HTTP_TIMEOUT="2"))
+    process = await spawn_cli("trakt", *trakt.args(config), env=trakt.env(MALCAPTURE_HTTP_TIMEOUT="0.5"))
     try:
         await first_hit(trakt.fake, "/oauth/device/token")  # a poll is on its way, and Trakt is slow
         process.send_signal(signal.SIGINT)

@@ -24,7 +24,7 @@ from malcapture.services.base import LoginOptions, LoginResult, Service, Setup, 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io) if started.sockets else None
     async with serving(server):
-        setup = Setup(io.env, io.reporter.debug, started.prepared.creds)
+        setup = Setup(io.env, io.reporter.debug, started.prepared.creds, sleep=io.clock.sleep)
         async with opts.service.code.client(setup) as client:
             async with warm(client, client.warm_urls):  # the exchange and the check: one round trip each
                 callback = await _wait(server, started, opts, io, client)

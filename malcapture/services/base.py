@@ -8,7 +8,7 @@ heavy imports inside its functions, so that reading the table costs nothing at s
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -69,6 +69,7 @@ class Setup:
     settings: Mapping[str, str | None] = field(default_factory=dict)  # other values of its section (a URL)
     folder: Path | None = None  # the config's folder
     backoff: float = 0.5  # seconds before a request that got no answer is tried again (then twice as long)
+    sleep: Callable[[float], Awaitable[None]] | None = None  # the clock's wait (Io.clock.sleep); None: asyncio's
 
 
 class ServiceCode(Protocol):

@@ -68,7 +68,7 @@ class MalClient(HttpClient):
     """MyAnimeList's token endpoint and users/@me."""
 
     def __init__(self, setup: Setup) -> None:
-        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff)
+        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff, sleep=setup.sleep)
         self.oauth, self.api = urls(setup.env, *URLS)
         self.creds = setup.creds
 

@@ -68,7 +68,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
         "url": opts.url or _setting(config, opts, io, "url"),
         "verify_ssl": _setting(config, opts, io, "verify_ssl"),
     }
-    setup = Setup(io.env, io.reporter.debug, None, settings, dest.folder)
+    setup = Setup(io.env, io.reporter.debug, None, settings, dest.folder, sleep=io.clock.sleep)
     async with PlexClient(setup, identifier) as client:
         if opts.alternative or io.headless(io.env) is not None:
             return result_of(await _link(client, dest, opts, io))
@@ -199,7 +199,7 @@ class PlexClient(HttpClient):
     """plex.tv's PIN and user API as Kometa's device, and the user's own server."""
 
     def __init__(self, setup: Setup, identifier: str | None = None) -> None:
-        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff)
+        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff, sleep=setup.sleep)
         self.tv, self.app = urls(setup.env, *URLS)
         self.identifier = identifier or (client_identifier_read(setup.folder) if setup.folder else None) or "malcapture"
         self.server = (setup.settings.get("url") or "").rstrip("/") or None

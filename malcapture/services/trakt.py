@@ -78,7 +78,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
 
         return LoginResult(None, None, kept=True)
     dest = Destination.of(opts, prepared)
-    async with TraktClient(Setup(io.env, io.reporter.debug, prepared.creds)) as client:
+    async with TraktClient(Setup(io.env, io.reporter.debug, prepared.creds, sleep=io.clock.sleep)) as client:
         if opts.alternative:
             return result_of(await _pin(client, prepared, dest, opts, io))
         return result_of(await _device(client, dest, opts, io))
@@ -199,7 +199,7 @@ class TraktClient(HttpClient):
     """Bodies are JSON; API calls carry `trakt-api-version: 2` and `trakt-api-key: CLIENT_ID`."""
 
     def __init__(self, setup: Setup) -> None:
-        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff)
+        super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff, sleep=setup.sleep)
         self.auth, self.api, self.web = urls(setup.env, *URLS)
         self.creds = setup.creds
 
