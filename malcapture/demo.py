@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from malcapture import browser, lifecycle, standins
+from malcapture.login.session import Clock, SystemClock
 from malcapture.services import SERVICES
 from malcapture.ui import Reporter
 
@@ -38,7 +39,9 @@ def shorten_tokens(text: str) -> str:
     return re.sub(r"((?:access_token|refresh_token|token): )(\S{6})\S+", r"\1\2…", text)
 
 
-async def run(reporter: Reporter, keep: bool = False) -> None:
+async def run(reporter: Reporter, keep: bool = False, clock: Clock | None = None) -> None:
+    """`clock`: the time the logins and the stand-ins share (a test's makes the polls pass at once)."""
+    clock = clock or SystemClock()
     folder = Path(tempfile.mkdtemp(prefix="malcapture-demo-"))
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -53,7 +56,7 @@ async def run(reporter: Reporter, keep: bool = False) -> None:
                 reporter.info(f"No browser can open ({headless}), so the demo clicks and approves itself.")
             for service, part in zip(SERVICES, parts, strict=True):
                 reporter.info(f"— {service.title}: {part.how} —")
-                result = await part.login(config, env, headless, reporter)
+                result = await part.login(config, env, headless, reporter, clock)
                 who = f" as {result.account.name}" if result.account else ""
                 reporter.info(f"{service.done}{who} — saved to {result.saved_to}.")
             diff = difflib.unified_diff(

@@ -6,11 +6,13 @@ import asyncio
 import io
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from malcapture import demo
 from malcapture.errors import UsageError
 from malcapture.login import start as loopback
 from malcapture.login.paste import PasteReader
@@ -19,7 +21,9 @@ from malcapture.services.base import LoginOptions
 from malcapture.ui import StderrReporter, wrapped
 from tests.helpers import (
     MAL,
+    FakeClock,
     MalStandIn,
+    Recorder,
     desktop_login,
     login_args,
     run_cli,
@@ -223,22 +227,32 @@ async def test_refresh_without_a_refresh_token_is_a_config_problem(mal: MalStand
     assert "authorize Kometa first" in result.err
 
 
-async def test_demo_cleans_up_unless_kept(tmp_path: Path) -> None:
-    env = {**os.environ, "TMPDIR": str(tmp_path)}
-    result = await run_cli("demo", env=env)
-    assert result.code == 0, result.err
-    assert result.err.count("Authorized as kometa_fan") == 2  # MyAnimeList, then Trakt
-    assert result.err.count("Signed in as kometa_fan") == 1  # then Plex
-    assert "`malcapture trakt check` would say: it belongs to kometa_fan." in result.err
-    assert "`malcapture plex check` would say: it belongs to kometa_fan." in result.err
-    assert "No browser can open (there is no graphical display here" in result.err
+async def test_demo_plays_every_login_and_cleans_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    said = Recorder()
+    await demo.run(said, clock=FakeClock())  # the Trakt and Plex polls pass at once
+    text = "\n".join(said.lines)
+    assert text.count("Authorized as kometa_fan") == 2  # MyAnimeList, then Trakt
+    assert text.count("Signed in as kometa_fan") == 1  # then Plex
+    assert "`malcapture trakt check` would say: it belongs to kometa_fan." in text
+    assert "`malcapture plex check` would say: it belongs to kometa_fan." in text
+    assert "No browser can open (there is no graphical display here" in text
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_the_demo_command_keeps_its_folder_when_asked(tmp_path: Path) -> None:
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
     result = await run_cli("demo", "--keep", env=env)
     assert result.code == 0, result.err
+    assert result.err.count("Authorized as kometa_fan") == 2
     kept = list(tmp_path.iterdir())
     assert len(kept) == 1
     assert f"kept in {kept[0]}" in result.err
-    assert (kept[0] / "config.yml").is_file()
+    assert 'plex:\n  url: "http://127.0.0.1:' in (kept[0] / "config.yml").read_text("utf-8")
 
 
 def test_prose_is_wrapped_at_spaces_only() -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from malcapture.login.session import Clock
     from malcapture.services.base import LoginResult
     from malcapture.ui import Reporter
 
@@ -121,7 +122,7 @@ class Demo:
 
     env: Mapping[str, str]
     how: str  # which login, in words
-    login: Callable[[Path, Mapping[str, str], str | None, Reporter], Awaitable[LoginResult]]
+    login: Callable[[Path, Mapping[str, str], str | None, Reporter, Clock], Awaitable[LoginResult]]
 
 
 async def beside(login: Awaitable[T], user: Awaitable[None] | None) -> T:

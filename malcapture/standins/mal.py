@@ -29,6 +29,7 @@ from malcapture.login.ports import free_port
 from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
+    from malcapture.login.session import Clock
     from malcapture.services.base import LoginResult
     from malcapture.ui import Reporter
 
@@ -324,15 +325,18 @@ async def demo() -> AsyncIterator[Demo]:
     fake = FakeMal()
     runner, base = await serve(fake)
 
-    async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
+    async def login(
+        config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter, clock: Clock
+    ) -> LoginResult:
         from malcapture.login.session import Io
         from malcapture.services import MYANIMELIST as SERVICE
         from malcapture.services.base import LoginOptions
 
+        fake.clock = clock.wall
         redirect = f"http://localhost:{free_port()}/"
         app = fake.register(redirect)
         opts = LoginOptions(config, SERVICE, app.client_id, app.secret, redirect_uri=redirect, timeout=120, yes=True)
-        io = Io(reporter, env=env)
+        io = Io(reporter, env=env, clock=clock)
         if headless:  # the demo is the browser and the user: it opens the page and clicks Allow
             io.open_browser, io.headless = _scripted_browser, lambda env: None
         return await SERVICE.code.login_async(opts, io)

@@ -28,6 +28,7 @@ from aiohttp import web
 from malcapture.standins.base import Demo, StandIn, beside, route, serve_app
 
 if TYPE_CHECKING:
+    from malcapture.login.session import Clock
     from malcapture.services.base import LoginResult
     from malcapture.ui import Reporter
 
@@ -250,14 +251,18 @@ async def demo() -> AsyncIterator[Demo]:
     runner, base = await serve(fake)
     server_runner, server_base = await serve_server(server)
 
-    async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
+    async def login(
+        config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter, clock: Clock
+    ) -> LoginResult:
         from malcapture.login.session import Io
         from malcapture.services import PLEX as SERVICE
         from malcapture.services.base import LoginOptions
 
+        fake.clock = clock.wall
         opts = LoginOptions(config, SERVICE, yes=True, url=server_base, alternative=headless is not None)
         return await beside(
-            SERVICE.code.login_async(opts, Io(reporter, env=env)), fake.sign_in_when_shown() if headless else None
+            SERVICE.code.login_async(opts, Io(reporter, env=env, clock=clock)),
+            fake.sign_in_when_shown() if headless else None,
         )
 
     try:

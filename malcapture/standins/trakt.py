@@ -23,6 +23,7 @@ from aiohttp import web
 from malcapture.standins.base import Code, Demo, StandIn, beside, route, serve_app
 
 if TYPE_CHECKING:
+    from malcapture.login.session import Clock
     from malcapture.services.base import LoginResult
     from malcapture.ui import Reporter
 
@@ -254,15 +255,19 @@ async def demo() -> AsyncIterator[Demo]:
     fake = FakeTrakt()
     runner, base = await serve(fake)
 
-    async def login(config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter) -> LoginResult:
+    async def login(
+        config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter, clock: Clock
+    ) -> LoginResult:
         from malcapture.login.session import Io
         from malcapture.services import TRAKT as SERVICE
         from malcapture.services.base import LoginOptions
 
+        fake.clock = clock.wall
         app = fake.register()
         opts = LoginOptions(config, SERVICE, app.client_id, app.secret, timeout=120, yes=True)
         return await beside(
-            SERVICE.code.login_async(opts, Io(reporter, env=env)), fake.approve_when_shown() if headless else None
+            SERVICE.code.login_async(opts, Io(reporter, env=env, clock=clock)),
+            fake.approve_when_shown() if headless else None,
         )
 
     try:
