@@ -17,8 +17,8 @@ import stat
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 RENAME_REFUSED = {errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES}
 TEMP_SUFFIX = ".malcapture.tmp"
@@ -30,8 +30,7 @@ class ChangedMeanwhile(Exception):
     """The file is no longer what the new content was made from."""
 
 
-@dataclass(frozen=True)
-class Replaced:
+class Replaced(NamedTuple):
     backup: Path | None
     in_place: bool
     single_file_mount: bool  # the file is a mount of its own: its backup is not on the same disk

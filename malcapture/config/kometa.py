@@ -34,6 +34,8 @@ def default_path() -> Path:
 
 @dataclass(frozen=True)
 class KometaConfig:
+    """A config.yml as read: its bytes, its text, its YAML nodes and data, and where it really is."""
+
     path: Path
     target: Path  # the real file, through symlinks
     raw: bytes = field(repr=False)

@@ -10,28 +10,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from malcapture.tokens import Value
 
 
 @dataclass(frozen=True)
 class Set:
+    """Always set: a token."""
+
     value: Value
 
 
 @dataclass(frozen=True)
 class Fill:
+    """Set when blank or different: the app's client ID."""
+
     value: Value
 
 
 @dataclass(frozen=True)
 class IfBlank:
+    """Set only when blank (a value of None: left as it is)."""
+
     value: Value | None
 
 
-@dataclass(frozen=True)
 class Spent:
-    pass
+    """Emptied when it holds a value: a single-use code (its one value, SPENT, is compared by identity)."""
 
 
 SPENT = Spent()
@@ -39,8 +45,7 @@ Want = Set | Fill | IfBlank | Spent
 Wants = Mapping[str, "Want | Wants"]
 
 
-@dataclass(frozen=True)
-class Place:
+class Place(NamedTuple):
     """A service's section: at `path` from the root (`NAME`, or `libraries.Movies.NAME`), its tokens under
     `tokens_under` inside it (or in it)."""
 

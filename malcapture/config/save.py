@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from malcapture.config import lock
 from malcapture.config.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
@@ -60,8 +60,7 @@ class Plan:
     held: tuple[Held, ...] = ()  # values that go into .env
 
 
-@dataclass(frozen=True)
-class Saved:
+class Saved(NamedTuple):
     path: Path
     backup: Path | None
     changes: tuple[str, ...] = ()  # what changed, in words, with line numbers

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 from malcapture.config import kometa
 from malcapture.config.kometa import KometaConfig
@@ -20,8 +20,7 @@ from malcapture.ui import Reporter
 SPACES = re.compile(rf"[\s{INVISIBLE}]+")
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     config: KometaConfig | None  # None: --print without a readable config
     creds: Credentials | None  # None: the service has no app
     place: Place

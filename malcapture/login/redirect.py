@@ -7,6 +7,7 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from malcapture.errors import InputRejected, UsageError
@@ -23,8 +24,7 @@ def register_advice(apps: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class RedirectTarget:
+class RedirectTarget(NamedTuple):
     uri: str
     explicit: bool
     host: str
@@ -104,11 +104,12 @@ def _is_loopback_literal(host: str) -> bool:
 
 @dataclass(frozen=True)
 class Authorized:
+    """The browser came back with a code (never in a repr)."""
+
     code: str = field(repr=False)
 
 
-@dataclass(frozen=True)
-class Refused:
+class Refused(NamedTuple):
     error: str
     message: str
     hint: str

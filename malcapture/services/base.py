@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 
 from malcapture.errors import UsageError
 from malcapture.tokens import TokenSet
@@ -26,12 +26,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class Credentials:
+    """An app's ID and secret (the secret never in a repr)."""
+
     client_id: str
     client_secret: str | None = field(repr=False)
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
-class App:
+class App(NamedTuple):
     """A service whose tokens belong to an app the user registers there: its ID and secret."""
 
     env: tuple[str, str]  # the variables for --client-id and --client-secret
@@ -43,16 +44,14 @@ class App:
     redirect_env: str | None = None  # the variable for --redirect-uri, if it has one
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
-class Flag:
+class Flag(NamedTuple):
     """A login's other way, as an option (--manual, --pin, --link)."""
 
     name: str
     help: str
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
-class Account:
+class Account(NamedTuple):
     """Whose the tokens are, and what the user should know about them (a read-only server…)."""
 
     name: str
@@ -105,6 +104,8 @@ class TokenClient(Protocol):
 
 @dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class Service:
+    """A service Kometa needs malcapture for, as data: its section, words, commands and where its tokens go."""
+
     name: str  # its section of Kometa's config, and its name in `status --json`
     title: str  # in words
     group: str | None  # `malcapture GROUP …`; None: the bare `malcapture`
@@ -178,6 +179,8 @@ def http_timeout(env: Mapping[str, str]) -> float:
 
 @dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
 class LoginOptions:
+    """What the user asked of a login, from the command line."""
+
     config_path: Path
     service: Service
     client_id: str | None = None
@@ -195,8 +198,7 @@ class LoginOptions:
     port: int | None = None  # the loopback port to listen on, where the service lets malcapture choose
 
 
-@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
-class LoginResult:
+class LoginResult(NamedTuple):
     account: Account | None
     saved_to: Path | None
     printed: bool = False  # --print: the section is on standard output
