@@ -15,8 +15,10 @@ import tempfile
 from pathlib import Path
 
 from malcapture import browser, lifecycle, standins
-from malcapture.login.session import Clock, SystemClock
+from malcapture.login.session import Clock, Io, SystemClock
 from malcapture.services import SERVICES
+from malcapture.services.base import LoginResult
+from malcapture.standins.base import Demo, beside
 from malcapture.ui import Reporter
 
 HEADER = """\
@@ -56,7 +58,7 @@ async def run(reporter: Reporter, keep: bool = False, clock: Clock | None = None
                 reporter.info(f"No browser can open ({headless}), so the demo clicks and approves itself.")
             for service, part in zip(SERVICES, parts, strict=True):
                 reporter.info(f"— {service.title}: {part.how} —")
-                result = await part.login(config, env, headless, reporter, clock)
+                result = await play(part, config, Io(reporter, env=env, clock=clock), headless is not None)
                 who = f" as {result.account.name}" if result.account else ""
                 reporter.info(f"{service.done}{who} — saved to {result.saved_to}.")
             diff = difflib.unified_diff(
@@ -72,3 +74,12 @@ async def run(reporter: Reporter, keep: bool = False, clock: Clock | None = None
             reporter.info(f"The demo's files are kept in {folder} (--keep).")
         else:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+async def play(part: Demo, config: Path, io: Io, headless: bool) -> LoginResult:
+    """One service's login against its stand-in, on the demo's clock; where no browser can open, the
+    demo plays the user too."""
+    part.stand_in.clock = io.clock.wall
+    opts = part.options(config, headless)
+    user = part.user(io) if headless else None
+    return await beside(opts.service.code.login_async(opts, io), user)

@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from malcapture.login.session import Clock
-    from malcapture.services.base import LoginResult
-    from malcapture.ui import Reporter
+    from malcapture.login.session import Io
+    from malcapture.services.base import LoginOptions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Method = TypeVar("Method", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -116,13 +115,15 @@ class StandIn:
 
 @dataclass(frozen=True)
 class Demo:
-    """One service's part of `malcapture demo`: the variables that point malcapture at its stand-in,
-    and its login played against it (by the user at a desktop, or by the demo itself where no
-    browser can open)."""
+    """One service's part of `malcapture demo`: the variables that point malcapture at its stand-in, the
+    login's options for a config, and the user the demo plays where no browser can open (demo.py plays it)."""
 
     env: Mapping[str, str]
     how: str  # which login, in words
-    login: Callable[[Path, Mapping[str, str], str | None, Reporter, Clock], Awaitable[LoginResult]]
+    stand_in: StandIn  # its clock becomes the demo's
+    options: Callable[[Path, bool], LoginOptions]  # for the config; True: no browser can open here
+    # Where no browser can open: the user, played beside the login (or by the browser `Io` is given: None).
+    user: Callable[[Io], Awaitable[None] | None]
 
 
 async def beside(login: Awaitable[T], user: Awaitable[None] | None) -> T:

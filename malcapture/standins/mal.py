@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -29,9 +29,8 @@ from malcapture.login.ports import free_port
 from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
-    from malcapture.login.session import Clock
-    from malcapture.services.base import LoginResult
-    from malcapture.ui import Reporter
+    from malcapture.login.session import Io
+    from malcapture.services.base import LoginOptions
 
 CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 INVALID_GRANT = (
@@ -325,24 +324,21 @@ async def demo() -> AsyncIterator[Demo]:
     fake = FakeMal()
     runner, base = await serve(fake)
 
-    async def login(
-        config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter, clock: Clock
-    ) -> LoginResult:
-        from malcapture.login.session import Io
-        from malcapture.services import MYANIMELIST as SERVICE
+    def options(config: Path, headless: bool) -> LoginOptions:
+        from malcapture.services import MYANIMELIST
         from malcapture.services.base import LoginOptions
 
-        fake.clock = clock.wall
         redirect = f"http://localhost:{free_port()}/"
         app = fake.register(redirect)
-        opts = LoginOptions(config, SERVICE, app.client_id, app.secret, redirect_uri=redirect, timeout=120, yes=True)
-        io = Io(reporter, env=env, clock=clock)
-        if headless:  # the demo is the browser and the user: it opens the page and clicks Allow
-            io.open_browser, io.headless = _scripted_browser, lambda env: None
-        return await SERVICE.code.login_async(opts, io)
+        return LoginOptions(
+            config, MYANIMELIST, app.client_id, app.secret, redirect_uri=redirect, timeout=120, yes=True
+        )
+
+    def user(io: Io) -> None:  # the demo is the browser and the user: it opens the page and clicks Allow
+        io.open_browser, io.headless = _scripted_browser, lambda env: None
 
     try:
-        yield Demo(env_for(base), "the loopback login", login)
+        yield Demo(env_for(base), "the loopback login", fake, options, user)
     finally:
         await runner.cleanup()
 

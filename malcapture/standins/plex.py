@@ -15,7 +15,7 @@ import contextlib
 import secrets
 import ssl
 import string
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
@@ -25,12 +25,10 @@ from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
-from malcapture.standins.base import Demo, StandIn, beside, route, serve_app
+from malcapture.standins.base import Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
-    from malcapture.login.session import Clock
-    from malcapture.services.base import LoginResult
-    from malcapture.ui import Reporter
+    from malcapture.services.base import LoginOptions
 
 LINK_CODE = string.ascii_uppercase + string.digits
 
@@ -251,22 +249,14 @@ async def demo() -> AsyncIterator[Demo]:
     runner, base = await serve(fake)
     server_runner, server_base = await serve_server(server)
 
-    async def login(
-        config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter, clock: Clock
-    ) -> LoginResult:
-        from malcapture.login.session import Io
-        from malcapture.services import PLEX as SERVICE
+    def options(config: Path, headless: bool) -> LoginOptions:
+        from malcapture.services import PLEX
         from malcapture.services.base import LoginOptions
 
-        fake.clock = clock.wall
-        opts = LoginOptions(config, SERVICE, yes=True, url=server_base, alternative=headless is not None)
-        return await beside(
-            SERVICE.code.login_async(opts, Io(reporter, env=env, clock=clock)),
-            fake.sign_in_when_shown() if headless else None,
-        )
+        return LoginOptions(config, PLEX, yes=True, url=server_base, alternative=headless)
 
     try:
-        yield Demo(env_for(base), "the PIN sign-in", login)
+        yield Demo(env_for(base), "the PIN sign-in", fake, options, lambda io: fake.sign_in_when_shown())
     finally:
         await server_runner.cleanup()
         await runner.cleanup()

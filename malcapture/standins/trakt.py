@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
@@ -20,12 +20,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from malcapture.standins.base import Code, Demo, StandIn, beside, route, serve_app
+from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
-    from malcapture.login.session import Clock
-    from malcapture.services.base import LoginResult
-    from malcapture.ui import Reporter
+    from malcapture.services.base import LoginOptions
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 DAY = 86400
@@ -255,22 +253,14 @@ async def demo() -> AsyncIterator[Demo]:
     fake = FakeTrakt()
     runner, base = await serve(fake)
 
-    async def login(
-        config: Path, env: Mapping[str, str], headless: str | None, reporter: Reporter, clock: Clock
-    ) -> LoginResult:
-        from malcapture.login.session import Io
-        from malcapture.services import TRAKT as SERVICE
+    def options(config: Path, headless: bool) -> LoginOptions:
+        from malcapture.services import TRAKT
         from malcapture.services.base import LoginOptions
 
-        fake.clock = clock.wall
         app = fake.register()
-        opts = LoginOptions(config, SERVICE, app.client_id, app.secret, timeout=120, yes=True)
-        return await beside(
-            SERVICE.code.login_async(opts, Io(reporter, env=env, clock=clock)),
-            fake.approve_when_shown() if headless else None,
-        )
+        return LoginOptions(config, TRAKT, app.client_id, app.secret, timeout=120, yes=True)
 
     try:
-        yield Demo(env_for(base), "the device flow", login)
+        yield Demo(env_for(base), "the device flow", fake, options, lambda io: fake.approve_when_shown())
     finally:
         await runner.cleanup()
