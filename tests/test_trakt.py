@@ -18,6 +18,8 @@ from ruamel.yaml import YAML
 
 from malcapture.errors import AccessDenied, ConfigError, TimedOut
 from malcapture.services.base import Credentials, LoginOptions, LoginResult
+from malcapture.standins.base import Code
+from malcapture.standins.trakt import OOB
 from malcapture.tokens import TokenSet
 from tests.helpers import (
     BROKEN,
@@ -202,6 +204,19 @@ async def test_a_pin_in_the_config_is_used_first_and_emptied(trakt: TraktStandIn
     section = trakt_section(config)
     assert section["pin"] is None
     assert "Emptied trakt.pin" in result.err
+
+
+@pytest.mark.parametrize("pin", ["01234567", "1234E567"])  # YAML reads these as 1234567 and infinity
+async def test_a_pin_that_yaml_reads_as_a_number_is_used_as_written(
+    trakt: TraktStandIn, tmp_path: Path, pin: str
+) -> None:
+    trakt.fake.codes[pin] = Code(trakt.app.client_id, OOB, trakt.fake.clock() + 600)
+    config = tmp_path / "config.yml"
+    config.write_text(EMPTY.replace("  pin:\n", f"  pin: {pin}\n"))
+    result = await run_here("trakt", "--pin", *trakt.args(config), env=trakt.env())
+    assert result.code == 0, result.err
+    assert trakt.fake.last_token_body["code"] == pin
+    assert trakt_section(config)["pin"] is None
 
 
 async def test_a_used_pin_without_a_terminal_stops_before_the_page(trakt: TraktStandIn, tmp_path: Path) -> None:

@@ -14,10 +14,11 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 
 from malcapture.config.place import Place, is_blank
 from malcapture.config.placeholders import env_name, is_placeholder, kometa_secrets, resolve
+from malcapture.config.splice import entry
 from malcapture.errors import ConfigError, UsageError
 
 BOM = b"\xef\xbb\xbf"
@@ -66,11 +67,12 @@ class KometaConfig:
         """A value as Kometa would see it (placeholders resolved, blanks as None); `token`: under the
         section's tokens."""
         found: Any = self.mapping(place.path) or {}
-        for part in place.token_path(key) if token else (key,):
+        keys = place.token_path(key) if token else (key,)
+        for part in keys:
             found = found.get(part) if isinstance(found, dict) else None
         if is_blank(found):
             return None
-        text = str(found)
+        text = found if isinstance(found, str) else self.written((*place.path, *keys)) or str(found)
         if is_placeholder(text):
             text = resolve(text, kometa_secrets(env, self.target.parent))
             if is_placeholder(text):
@@ -79,6 +81,17 @@ class KometaConfig:
                     f"Set it in the environment or in {self.target.parent / '.env'} (as Kometa reads it).",
                 )
         return text.strip() or None
+
+    def written(self, path: tuple[str, ...]) -> str | None:
+        """The scalar at `path` as the file spells it: a PIN written `01234567` is not the number 1234567, nor
+        `1234E567` infinity. None where the path leads elsewhere (through a merge, to a section)."""
+        node: Node = self.root
+        for key in path:
+            found = entry(node, key) if isinstance(node, MappingNode) else None
+            if found is None:
+                return None
+            node = found[1]
+        return node.value if isinstance(node, ScalarNode) else None
 
 
 def load(path: Path) -> KometaConfig:
