@@ -18,7 +18,16 @@ from malcapture.standins.plex import serve as serve_plex
 from malcapture.standins.plex import serve_server as serve_plex_server
 from malcapture.standins.trakt import FakeTrakt
 from malcapture.standins.trakt import serve as serve_trakt
-from tests.helpers import SHARED_CONFIGS, SMALL_CONFIG, MalStandIn, PlexStandIn, TraktStandIn, executable, needs_root
+from tests.helpers import (
+    BROKEN,
+    SHARED_CONFIGS,
+    SMALL_CONFIG,
+    MalStandIn,
+    PlexStandIn,
+    TraktStandIn,
+    executable,
+    needs_root,
+)
 
 __all__ = ["free_port"]
 
@@ -105,6 +114,12 @@ def shared_configs() -> list[Path]:
     if not SHARED_CONFIGS.is_dir():
         pytest.skip(f"the real Kometa configs are not here ({SHARED_CONFIGS}): they live beside the project only")
     return sorted(SHARED_CONFIGS.glob("*.yml"))
+
+
+@pytest.fixture
+def working_configs(shared_configs: list[Path]) -> list[Path]:
+    """The real configs Kometa can read (the README beside them names the three broken ones)."""
+    return [source for source in shared_configs if source.name not in BROKEN]
 
 
 @pytest.fixture

@@ -295,6 +295,15 @@ CREDS = Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
 BROKEN = {"07-kiwi4814-zh-dupkeys.yml", "16-tomhenrich-tabs-invalid.yml", "21-shayne55434-broken-mal.yml"}
 
 
+def copy_alone(source: Path, tmp_path: Path) -> Path:
+    """`source` copied as config.yml into a folder of its own (where its .env and UUID go)."""
+    folder = tmp_path / source.stem
+    folder.mkdir()
+    target = folder / "config.yml"
+    shutil.copyfile(source, target)
+    return target
+
+
 def save(
     path: Path,
     tokens: TokenSet = TOKENS,

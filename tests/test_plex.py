@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 from pathlib import Path
 
 import aiohttp
@@ -19,12 +18,12 @@ from ruamel.yaml import YAML
 from malcapture.errors import TimedOut, UsageError
 from malcapture.services.base import LoginOptions, LoginResult
 from tests.helpers import (
-    BROKEN,
     CHROMIUM_FLAGS,
     PLEX,
     FakeClock,
     PlexStandIn,
     Recorder,
+    copy_alone,
     executable,
     quiet_io,
     run_cli,
@@ -302,18 +301,14 @@ async def test_the_stand_in_answers_as_plex_does(plex: PlexStandIn) -> None:
             assert 'allowSync="1"' in await response.text()
 
 
-def test_every_real_config_changes_in_plex_token_alone(shared_configs: list[Path], tmp_path: Path) -> None:
+def test_every_real_config_changes_in_plex_token_alone(working_configs: list[Path], tmp_path: Path) -> None:
     from malcapture.errors import ConfigError
     from malcapture.tokens import TokenSet
 
     tokens = TokenSet({"token": "q" * 20}, access="token", refresh=None)
-    for source in shared_configs:
-        if source.name in BROKEN:
-            continue
-        folder = tmp_path / source.stem
-        folder.mkdir()
-        target = folder / "config.yml"
-        shutil.copyfile(source, target)
+    for source in working_configs:
+        target = copy_alone(source, tmp_path)
+        folder = target.parent
         text = source.read_text("utf-8-sig")
         found = re.search(r"(?m)^plex:.*\n(?:[ #\t].*\n|\s*\n)*", text)
         placeholder = re.search(r"(?m)^  token: <<([^<>\s]+)>>", found.group(0)) if found else None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,12 +21,12 @@ from malcapture.standins.base import Code
 from malcapture.standins.trakt import OOB
 from malcapture.tokens import TokenSet
 from tests.helpers import (
-    BROKEN,
     TRAKT,
     FakeClock,
     MalStandIn,
     Recorder,
     TraktStandIn,
+    copy_alone,
     quiet_io,
     run_cli,
     run_here,
@@ -388,15 +387,11 @@ def dotenv_for(text: str, section: str) -> str:
 
 
 def test_every_real_config_keeps_every_byte_outside_the_trakt_values(
-    shared_configs: list[Path], tmp_path: Path
+    working_configs: list[Path], tmp_path: Path
 ) -> None:
-    for source in shared_configs:
-        if source.name in BROKEN:
-            continue
-        folder = tmp_path / source.stem
-        folder.mkdir()
-        target = folder / "config.yml"
-        shutil.copyfile(source, target)
+    for source in working_configs:
+        target = copy_alone(source, tmp_path)
+        folder = target.parent
         dotenv = dotenv_for(source.read_text("utf-8-sig"), "trakt")
         (folder / ".env").write_text(dotenv)
         if source.name == "03-ladywhiskers-crlf.yml":  # its trakt values were redacted as `[REDACTED]`: lists
