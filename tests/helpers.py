@@ -295,6 +295,15 @@ CREDS = Credentials("0123456789abcdef0123456789abcdef", "f" * 64)
 BROKEN = {"07-kiwi4814-zh-dupkeys.yml", "16-tomhenrich-tabs-invalid.yml", "21-shayne55434-broken-mal.yml"}
 
 
+async def dumped_page(dom: Path) -> str:
+    """The page Chromium's --dump-dom wrote: it writes it as it exits, just after the page arrived."""
+    for _ in range(100):
+        if dom.exists() and "</html>" in dom.read_text():
+            break
+        await asyncio.sleep(0.1)
+    return dom.read_text()
+
+
 def copy_alone(source: Path, tmp_path: Path) -> Path:
     """`source` copied as config.yml into a folder of its own (where its .env and UUID go)."""
     folder = tmp_path / source.stem

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers import CHROMIUM_FLAGS, MalStandIn, executable, login_args, port_is_free, run_cli
+from tests.helpers import CHROMIUM_FLAGS, MalStandIn, dumped_page, executable, login_args, port_is_free, run_cli
 
 
 def chromium_launcher(tmp_path: Path, chromium: str) -> tuple[Path, Path]:
@@ -39,13 +39,7 @@ async def test_real_chromium_completes_the_login_and_shows_the_account(
     assert result.code == 0, result.err
     auth = YAML(typ="safe").load(config.read_text())["mal"]["authorization"]
     assert auth["access_token"] in mal.fake.access_tokens
-    for _ in range(100):  # chromium writes the DOM as it exits, just after the page arrived
-        if dom.exists() and "</html>" in dom.read_text():
-            break
-        import asyncio
-
-        await asyncio.sleep(0.1)
-    page = dom.read_text()
+    page = await dumped_page(dom)
     assert "Authorized as <b>kometa_fan</b>" in page
     assert str(config) in page
     assert port_is_free(mal.port)

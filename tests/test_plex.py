@@ -24,6 +24,7 @@ from tests.helpers import (
     PlexStandIn,
     Recorder,
     copy_alone,
+    dumped_page,
     executable,
     quiet_io,
     run_cli,
@@ -249,11 +250,7 @@ async def test_the_desktop_sign_in_with_a_real_browser(plex: PlexStandIn, tmp_pa
     assert result.code == 0, result.err
     assert plex_section(config)["token"] in plex.fake.tokens
     assert plex.fake.hits["/auth/sign-in"] == 1
-    for _ in range(100):  # chromium writes the DOM as it exits, just after the page arrived
-        if dom.exists() and "</html>" in dom.read_text():
-            break
-        await asyncio.sleep(0.1)
-    page = dom.read_text()
+    page = await dumped_page(dom)
     assert "Signed in as <b>kometa_fan</b>" in page
     assert str(config) in page
 
