@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from malcapture import __version__, interrupts, terminal
 from malcapture.errors import MalcaptureError
@@ -182,83 +182,6 @@ def main_options(
     """Authorize Kometa's connections without copy-paste. A bare `malcapture` runs `login`."""
 
 
-def _service_commands(group: typer.Typer, service: Service) -> None:
-    """`login`, `refresh` (for tokens that expire) and `check` of one service, its options from its Service value."""
-    app_of = service.app
-    assert app_of is not None, "services without an app of the user's get their commands elsewhere"
-    ClientId = Annotated[
-        str | None,
-        typer.Option(
-            "--client-id",
-            envvar=app_of.env[0],
-            help=f"{service.title} client ID [default: {service.name}.client_id of the config]",
-        ),
-    ]
-    ClientSecret = Annotated[
-        str | None,
-        typer.Option(
-            "--client-secret",
-            envvar=app_of.env[1],
-            help=f"{service.title} client secret [default: {service.name}.client_secret of the config]",
-        ),
-    ]
-    RedirectUri = Annotated[
-        str | None,
-        typer.Option("--redirect-uri", envvar=app_of.redirect_env, metavar="URL", help=app_of.redirect_help),
-    ]
-    Alternative = Annotated[bool, typer.Option(service.alternative.name, help=service.alternative.help)]
-    PrintOption = Annotated[
-        bool,
-        typer.Option("--print", help=f"Do not touch the config; print the whole {service.name}: section to stdout."),
-    ]
-
-    @group.command(short_help=f"{service.summary} and save the tokens (the default command).", help=service.login_help)
-    def login(
-        ctx: typer.Context,
-        config: ConfigOption = None,
-        client_id: ClientId = None,
-        client_secret: ClientSecret = None,
-        verbose: VerboseOption = False,
-        redirect_uri: RedirectUri = None,
-        alternative: Alternative = False,
-        no_browser: NoBrowserOption = False,
-        timeout: TimeoutOption = 300,
-        print_block: PrintOption = False,
-        no_verify: NoVerifyOption = False,
-        bind: BindOption = None,
-        yes: YesOption = False,
-    ) -> None:
-        _login(service, ctx.params)
-
-    if service.refreshable:
-
-        @group.command(
-            short_help=f"Trade the stored {service.title} refresh token for new tokens and save them.",
-            help="Trade the stored refresh token for new tokens (each works once) and save them.",
-        )
-        def refresh(
-            config: ConfigOption = None,
-            client_id: ClientId = None,
-            client_secret: ClientSecret = None,
-            verbose: VerboseOption = False,
-            if_expiring_within: ExpiringOption = None,
-        ) -> None:
-            _refresh(_job(service, config, verbose, client_id, client_secret), if_expiring_within)
-
-    @group.command(
-        short_help=f"Say whether the stored {service.title} token works, whose it is and when it expires.",
-        help="Say whether the stored token works (and the app's secret with it): whose it is, and when it expires.",
-    )
-    def check(
-        config: ConfigOption = None,
-        client_id: ClientId = None,
-        client_secret: ClientSecret = None,
-        verbose: VerboseOption = False,
-        as_json: JsonOption = False,
-    ) -> None:
-        _check(_job(service, config, verbose, client_id, client_secret), as_json)
-
-
 LibraryOption = Annotated[
     str | None,
     typer.Option(
@@ -281,42 +204,133 @@ PortOption = Annotated[
         help="The loopback port the browser comes back to [default: any free one].",
     ),
 ]
+ALWAYS = ("ctx", "config", "verbose", "print_block", "yes", "as_json", "if_expiring_within")
 
 
-def _account_commands(group: typer.Typer, service: Service) -> None:
-    """`login` and `check` of a service with no app of the user's (its account signs in, its token does not expire)."""
-    Alternative = Annotated[bool, typer.Option(service.alternative.name, help=service.alternative.help)]
+def offered(service: Service) -> set[str]:
+    """The parameters of its commands that do something for this service: those of its ways, its app's
+    ID and secret, the settings its client needs. The rest are not offered (click refuses them by name)."""
+    names = set(ALWAYS) | {name for way in service.ways for name in way.options}
+    names |= {way.flag.param for way in service.ways if way.flag}
+    if service.app is not None:
+        names |= {"client_id", "client_secret"}
+    if "url" in service.needs:
+        names |= {"url", "library"}
+    return names
+
+
+def _offering(names: set[str]) -> type[TyperCommand]:
+    class Offered(TyperCommand):
+        def __init__(self, *args: Any, params: list[Any], **kwargs: Any) -> None:
+            super().__init__(*args, params=[p for p in params if p.name in names], **kwargs)
+
+    return Offered
+
+
+def _commands(group: typer.Typer, service: Service) -> None:
+    """`login`, `refresh` (for tokens that expire) and `check` of one service. Every option any service has
+    is a parameter here; each command offers only those `offered()` names for this service."""
+    env = service.app.env if service.app else (None, None)
+    redirect = service.redirect
+    ClientId = Annotated[
+        str | None,
+        typer.Option(
+            "--client-id",
+            envvar=env[0],
+            help=f"{service.title} client ID [default: {service.name}.client_id of the config]",
+        ),
+    ]
+    ClientSecret = Annotated[
+        str | None,
+        typer.Option(
+            "--client-secret",
+            envvar=env[1],
+            help=f"{service.title} client secret [default: {service.name}.client_secret of the config]",
+        ),
+    ]
+    RedirectUri = Annotated[
+        str | None,
+        typer.Option(
+            "--redirect-uri",
+            envvar=redirect.env if redirect else None,
+            metavar="URL",
+            help=redirect.help if redirect else "",
+        ),
+    ]
+    flags = {way.flag.param: way.flag.help for way in service.ways if way.flag}
+    Manual = Annotated[bool, typer.Option("--manual", help=flags.get("manual", ""))]
+    Pin = Annotated[bool, typer.Option("--pin", help=flags.get("pin", ""))]
+    Link = Annotated[bool, typer.Option("--link", help=flags.get("link", ""))]
     PrintOption = Annotated[
         bool,
         typer.Option("--print", help=f"Do not touch the config; print the whole {service.name}: section to stdout."),
     ]
+    names = offered(service)
+    what = "tokens" if service.refreshable else "token"
 
-    @group.command(short_help=f"{service.summary} and save the token (the default command).", help=service.login_help)
+    @group.command(
+        cls=_offering(names),
+        short_help=f"{service.summary} and save the {what} (the default command).",
+        help=service.login_help,
+    )
     def login(
         ctx: typer.Context,
         config: ConfigOption = None,
+        client_id: ClientId = None,
+        client_secret: ClientSecret = None,
         verbose: VerboseOption = False,
-        alternative: Alternative = False,
+        redirect_uri: RedirectUri = None,
+        manual: Manual = False,
+        pin: Pin = False,
+        link: Link = False,
+        no_browser: NoBrowserOption = False,
+        timeout: TimeoutOption = 300,
         url: UrlOption = None,
         library: LibraryOption = None,
         port: PortOption = None,
         print_block: PrintOption = False,
+        no_verify: NoVerifyOption = False,
+        bind: BindOption = None,
         yes: YesOption = False,
     ) -> None:
         _login(service, ctx.params)
 
+    if service.refreshable:
+
+        @group.command(
+            cls=_offering(names),
+            short_help=f"Trade the stored {service.title} refresh token for new tokens and save them.",
+            help="Trade the stored refresh token for new tokens (each works once) and save them.",
+        )
+        def refresh(
+            config: ConfigOption = None,
+            client_id: ClientId = None,
+            client_secret: ClientSecret = None,
+            verbose: VerboseOption = False,
+            if_expiring_within: ExpiringOption = None,
+        ) -> None:
+            _refresh(_job(service, config, verbose, client_id, client_secret), if_expiring_within)
+
+    server = "url" in service.needs
+
     @group.command(
-        short_help=f"Say whether the stored {service.title} token works, whose it is, and what the server says.",
-        help="Say whether the stored token works: whose it is, and whether the server takes it.",
+        cls=_offering(names),
+        short_help=f"Say whether the stored {service.title} token works, whose it is"
+        + (", and what the server says." if server else " and when it expires."),
+        help="Say whether the stored token works: whose it is, and whether the server takes it."
+        if server
+        else "Say whether the stored token works (and the app's secret with it): whose it is, and when it expires.",
     )
     def check(
         config: ConfigOption = None,
+        client_id: ClientId = None,
+        client_secret: ClientSecret = None,
         verbose: VerboseOption = False,
         library: LibraryOption = None,
         url: UrlOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        _check(_job(service, config, verbose, library=library, url=url), as_json)
+        _check(_job(service, config, verbose, client_id, client_secret, library, url), as_json)
 
 
 def _io(reporter: StderrReporter) -> "Io":
@@ -333,7 +347,10 @@ def _login(service: Service, params: dict[str, Any]) -> None:
     reporter = StderrReporter(given.pop("verbose"))
     config, verify = given.pop("config"), not given.pop("no_verify", False)
     path = Path(config) if config else default_path()  # click's values: a str where Typer passes a Path
-    opts = LoginOptions(config_path=path, service=service, verify=verify, **given)
+    chosen = [way for way in service.ways if way.flag and given.pop(way.flag.param, False)]
+    if len(chosen) > 1:
+        _fail(f"use one of {', '.join(way.flag.name for way in chosen if way.flag)}, not several.", 2)
+    opts = LoginOptions(config_path=path, service=service, verify=verify, way=next(iter(chosen), None), **given)
     result = _run(lambda: opts.service.code.login(opts, _io(reporter)))
     if result.kept:
         return
@@ -392,7 +409,6 @@ def _check(job: "Job", as_json: bool) -> None:
 
 
 for _service in SERVICES:
-    _commands = _service_commands if _service.app is not None else _account_commands
     if _service.group is None:
         _commands(app, _service)
         continue

@@ -72,7 +72,8 @@ async def test_the_server_without_stdin_waits_for_the_redirect_only(mal: MalStan
 
 def login_in(root: Path, config: Path, *, manual: bool, no_input: int) -> str:
     shown = io.StringIO()
-    opts = LoginOptions(config, MAL, "0123456789abcdef0123456789abcdef", "s", alternative=manual, timeout=1)
+    way = MAL.way("manual") if manual else None
+    opts = LoginOptions(config, MAL, "0123456789abcdef0123456789abcdef", "s", way=way, timeout=1)
     with pytest.raises(UsageError) as failure:
         loopback.start(opts, Io(StderrReporter(stream=shown), env={}, paste=PasteReader(no_input), root=root))
     return str(failure.value) + shown.getvalue()

@@ -52,7 +52,7 @@ async def link_login(
     plex.fake.clock = clock.wall
     io, said = quiet_io(plex.env(), no_input, clock)
     options.setdefault("url", plex.server_url)
-    opts = LoginOptions(config, PLEX, alternative=True, yes=True, **options)  # type: ignore[arg-type]
+    opts = LoginOptions(config, PLEX, way=PLEX.way("link"), yes=True, **options)  # type: ignore[arg-type]
     login = asyncio.ensure_future(PLEX.code.login_async(opts, io))
     user = asyncio.ensure_future(plex.fake.sign_in_when_shown()) if sign_in else None
     try:

@@ -8,23 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 from malcapture import browser
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
-from malcapture.login.keep import Destination, Kept, keep_issued
+from malcapture.login.keep import Destination, keep_issued
 from malcapture.login.redirect import Authorized, Callback, Refused, parse_paste, read_callback
 from malcapture.login.server import CallbackServer, serving
 from malcapture.login.session import Io
 from malcapture.login.start import Started
+from malcapture.login.warm import warm
 from malcapture.services.base import LoginOptions, LoginResult, Service, Setup, TokenClient
 
 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io) if started.sockets else None
     async with serving(server):
-        setup = Setup(io.env, io.reporter.debug, started.prepared.creds, sleep=io.clock.sleep)
+        setup = Setup(io.env, io.reporter.debug, started.prepared.creds, sleep=io.clock.sleep, wall=io.clock.wall)
         async with opts.service.code.client(setup) as client:
             async with warm(client, client.warm_urls):  # the exchange and the check: one round trip each
                 callback = await _wait(server, started, opts, io, client)
@@ -106,34 +106,15 @@ async def _read_pastes(io: Io, started: Started, paste_only: bool) -> Callback:
                 io.reporter.warn(f"{exc.what} Paste again:")
 
 
-@contextlib.asynccontextmanager
-async def warm(client: TokenClient, urls: Sequence[str]) -> AsyncIterator[None]:
-    """While the block waits for the user, keep the connections the next requests need open and ready."""
-    warming = asyncio.ensure_future(client.keep_warm(urls))
-    try:
-        yield
-    finally:
-        warming.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await warming
-
-
 async def _finish(callback: Callback, started: Started, opts: LoginOptions, io: Io, client: TokenClient) -> LoginResult:
     if isinstance(callback, Refused):
         raise refusal(callback, opts.service)
     assert isinstance(callback, Authorized)
     io.reporter.info("Got the code; exchanging it for tokens…")
-    dest = Destination.of(opts, started.prepared)
+    dest = Destination.of(opts, started.prepared, started.extra)
     code, verifier, sent = callback.code, started.verifier, started.target.sent_uri
     kept = await keep_issued(lambda: client.exchange_code(code, verifier, sent), client, dest, io.reporter, io.env)
-    return result_of(kept)
-
-
-def result_of(kept: Kept) -> LoginResult:
-    saved = kept.saved
-    return LoginResult(
-        kept.account, saved.path if saved else None, printed=saved is None, changes=saved.changes if saved else ()
-    )
+    return kept.result()
 
 
 def refusal(callback: Refused, service: Service) -> MalcaptureError:

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from malcapture import browser
-from malcapture.errors import MalcaptureError
+from malcapture.errors import MalcaptureError, TimedOut
 from malcapture.login.session import Clock, Io
-from malcapture.services.base import LoginOptions
+from malcapture.services.base import LoginOptions, TokenClient
+from malcapture.tokens import TokenSet
+
+if TYPE_CHECKING:
+    from malcapture.login.keep import Destination, Kept
 
 T = TypeVar("T")
 LONGEST_WAIT = 60.0  # seconds between two polls at most, whatever a service asks (Retry-After: 1e9)
@@ -27,6 +31,57 @@ class Pending:
     """The user has not approved yet; `slower`: the service asks for at least this many seconds between polls."""
 
     slower: float | None = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A code the user approves elsewhere: polled every `interval` seconds until it holds the tokens or its
+    `lifetime` runs out (then `expired` is said, with `again` as the fix)."""
+
+    code: str
+    interval: float
+    lifetime: float
+    expired: str
+    again: str
+
+
+async def approve(
+    approval: Approval,
+    poll: Callable[[], Awaitable[TokenSet | Pending]],
+    client: TokenClient,
+    dest: Destination,
+    io: Io,
+    wake: asyncio.Event | None = None,
+) -> Kept:
+    """Poll until the code is approved and keep what it issues — the one poll loop of every device or PIN
+    sign-in. The app's secret is checked meanwhile (a wrong one ends the wait at once), and the connections
+    the account check needs are kept warm."""
+    from malcapture.login.keep import keep_issued
+    from malcapture.login.warm import warm
+
+    def expired() -> TimedOut:
+        return TimedOut(f"{approval.expired}; the config was not changed.", approval.again)
+
+    async def attempt() -> Kept | Pending:
+        return await keep_issued(poll, client, dest, io.reporter, io.env)
+
+    polling = poll_until(attempt, approval.interval, approval.lifetime, io.clock, expired, io.reporter.debug, wake)
+    async with warm(client, client.warm_urls):
+        return await _unless_wrong_secret(polling, client)
+
+
+async def _unless_wrong_secret(work: Awaitable[Kept], client: TokenClient) -> Kept:
+    """The wait, stopped as soon as the app's secret turns out to be wrong."""
+    waiting = asyncio.ensure_future(work)
+    secret = asyncio.ensure_future(client.check_secret())
+    try:
+        done, _ = await asyncio.wait({waiting, secret}, return_when=asyncio.FIRST_COMPLETED)
+        if secret in done:
+            secret.result()
+        return await waiting
+    finally:
+        for task in (waiting, secret):
+            task.cancel()
 
 
 async def poll_until(

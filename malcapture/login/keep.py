@@ -21,7 +21,7 @@ from malcapture.config.place import Place, Wants
 from malcapture.config.save import Plan, Saved, config_block, keep_tokens, plan_save, save_locked
 from malcapture.errors import ConfigError, NetworkError, ServiceError, TokensNotSaved, UnusableTokens
 from malcapture.login.prepare import Prepared
-from malcapture.services.base import Account, Credentials, LoginOptions, Service, TokenClient
+from malcapture.services.base import Account, Credentials, LoginOptions, LoginResult, Service, TokenClient
 from malcapture.tokens import TokenSet
 from malcapture.ui import Reporter
 
@@ -53,9 +53,17 @@ class Destination:
 
 @dataclass(frozen=True)
 class Kept:
+    """Issued tokens, kept: saved where Kometa reads them, or printed (--print)."""
+
     tokens: TokenSet
     account: Account | None
     saved: Saved | None  # None: printed (--print)
+
+    def result(self) -> LoginResult:
+        saved = self.saved
+        return LoginResult(
+            self.account, saved.path if saved else None, printed=saved is None, changes=saved.changes if saved else ()
+        )
 
 
 async def keep_issued(

@@ -16,3 +16,11 @@ def make_verifier() -> str:
 def make_state() -> str:
     # 32 bytes = 256 bits, URL-safe so it survives the round trip unescaped.
     return secrets.token_urlsafe(32)
+
+
+def s256(verifier: str) -> str:
+    """The S256 code challenge of a verifier (RFC 7636 4.2): base64url(SHA-256(verifier)), unpadded."""
+    import base64
+    import hashlib
+
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).decode().rstrip("=")

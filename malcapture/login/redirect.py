@@ -11,6 +11,7 @@ from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 from malcapture.errors import InputRejected, UsageError
+from malcapture.login.ways import Redirect
 
 DEFAULT_REDIRECT_URI = "http://localhost/"
 # What a bare code may look like: some services' are ~1,000 hex characters; allow any URL-safe token.
@@ -18,9 +19,10 @@ BARE_CODE = re.compile(r"[A-Za-z0-9._~-]{16,}")
 INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00a0"  # what copy-paste brings along unseen
 
 
-def register_advice(apps: str) -> str:
+def register_advice(apps: str, host: str = "localhost", path: str = "/") -> str:
     return (
-        f"Register a redirect URL such as http://localhost:8765/ in your app ({apps}) and pass it with --redirect-uri."
+        f"Register a redirect URL such as http://{host}:8765{path} in your app ({apps}) and pass it with "
+        "--redirect-uri."
     )
 
 
@@ -62,16 +64,27 @@ class RedirectTarget(NamedTuple):
         return port == self.port and (host == self.host or _is_loopback_literal(host))
 
 
-def parse_redirect_uri(uri: str | None, apps: str) -> RedirectTarget:
+def parse_redirect_uri(
+    uri: str | None,
+    apps: str,
+    default: str = DEFAULT_REDIRECT_URI,
+    https: bool = False,
+    where: str = "",
+    host: str = "localhost",
+) -> RedirectTarget:
+    """`https`: the service takes https:// redirects, which only a paste can bring here (host ""); `host`: the
+    loopback name to suggest registering."""
     explicit = uri is not None
-    text = uri if uri is not None else DEFAULT_REDIRECT_URI
-    where = f"--redirect-uri {text!r}"
-    advice = register_advice(apps)
+    text = uri if uri is not None else default
+    where = f"{where or '--redirect-uri'} {text!r}"
+    advice = register_advice(apps, host, "/callback" if host != "localhost" else "/")
     try:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         raise UsageError(f"{where} is not a valid URL: {exc}.", advice) from None
+    if https and parts.scheme == "https" and parts.hostname and not (parts.username or parts.password):
+        return RedirectTarget(text, explicit, "", port or 443, parts.path or "/", advice)
     if parts.scheme != "http":
         raise UsageError(
             f"{where} must start with http:// — malcapture listens for the redirect with a plain "
@@ -87,6 +100,35 @@ def parse_redirect_uri(uri: str | None, apps: str) -> RedirectTarget:
     if text != text.strip() or any(c in text for c in INVISIBLE):
         raise UsageError(f"{where} has spaces or invisible characters around it.", advice)
     return RedirectTarget(text, explicit, parts.hostname, port or 80, parts.path or "/", advice)
+
+
+def target_for(redirect: Redirect, given: str | None, stored: str | None, apps: str, section: str) -> RedirectTarget:
+    """The redirect a loopback login catches, by the service's rules: --redirect-uri, else the one the config
+    keeps (`stored`), else the service's default; a service that names the hosts it takes refuses the others."""
+    chosen = given if given is not None else stored
+    host = redirect.hosts[0] if redirect.hosts else "localhost"
+    if chosen is None and redirect.default is None:
+        from malcapture.login.ports import free_port
+
+        port = free_port()
+        raise UsageError(
+            f"No redirect URL: {section}.{redirect.setting or 'redirect_uri'} is blank, and --redirect-uri was "
+            "not given.",
+            f"Register http://{host}:{port}/callback as a redirect URI of your app ({apps}), then pass it with "
+            "--redirect-uri (malcapture writes it into the config too).",
+        )
+    where = "--redirect-uri" if given is not None else f"{section}.{redirect.setting}"
+    default = redirect.default or DEFAULT_REDIRECT_URI
+    target = parse_redirect_uri(chosen, apps, default, redirect.https, where, host)
+    if target.host and redirect.hosts and target.host not in redirect.hosts:
+        parts = urlsplit(target.uri)
+        instead = f"http://{redirect.hosts[0]}:{target.port}{parts.path or '/'}"
+        raise UsageError(
+            f"{where} {target.uri!r}: {redirect.refuse}",
+            f"Register {instead} in your app ({apps}) "
+            f"and write it in {section}.{redirect.setting or 'redirect_uri'} (or pass --redirect-uri).",
+        )
+    return target
 
 
 def is_loopback_host(host: str) -> bool:

@@ -11,11 +11,13 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from malcapture import browser, container
+from malcapture.config.place import IfBlank, Wants
 from malcapture.errors import PortConflict, UsageError
 from malcapture.login import pkce, ports
 from malcapture.login.prepare import Prepared, prepare
-from malcapture.login.redirect import RedirectTarget, is_loopback_host, parse_redirect_uri
+from malcapture.login.redirect import RedirectTarget, is_loopback_host, target_for
 from malcapture.login.session import Io
+from malcapture.login.ways import PASTE
 from malcapture.services.base import LoginOptions
 
 
@@ -32,22 +34,31 @@ class Started:
     advice: str  # what to do if nothing arrives in time, for this situation
     url: str = field(repr=False)  # the page that asks the user to authorize (it holds the state and verifier)
     start_path: str | None = field(default=None, repr=False)  # the browser's one-time way there, via our server
+    extra: Wants | None = None  # written with the tokens (the redirect URI, where the config keeps it)
 
 
 def start(opts: LoginOptions, io: Io) -> Started | None:
     """Everything up to the wait; None when the user chose to keep the tokens that still work."""
-    service = opts.service
+    service, redirect = opts.service, opts.service.redirect
     assert service.app is not None, "a loopback login needs an app"
+    assert redirect is not None, "and its redirect rules"
     assert service.code.authorize_url is not None, "and a page that redirects back"
-    target = parse_redirect_uri(opts.redirect_uri, service.app.apps)
-    manual = opts.alternative
+    section = service.place(opts.library).name
+    if opts.redirect_uri is not None or redirect.setting is None:  # refused now, before the config is read
+        target = target_for(redirect, opts.redirect_uri, None, service.app.apps, section)
+    manual = opts.chose(PASTE)
     headless = None if opts.no_browser or manual else io.headless(io.env)
     if not (opts.no_browser or manual or headless):
         io.find_browser()  # runs while the config is read
-    prepared = prepare(opts, io)
+    # A redirect the config keeps is filled in from --redirect-uri when blank: Kometa sends it too.
+    extra = {redirect.setting: IfBlank(opts.redirect_uri)} if redirect.setting and opts.redirect_uri else None
+    prepared = prepare(opts, io, extra)
     if prepared is None:
         return None
     assert prepared.creds is not None
+    if opts.redirect_uri is None and redirect.setting is not None:
+        stored = prepared.config.setting(prepared.place, redirect.setting, io.env) if prepared.config else None
+        target = target_for(redirect, None, stored, service.app.apps, section)
     sockets = () if manual else tuple(_claim(target, opts.bind, io))
     if not sockets and not io.paste.can_deliver():
         raise UsageError(*_no_way_to_paste(target, opts, io))
@@ -59,7 +70,7 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     shown = f"http://{target.display_host}:{target.port}{start_path}" if start_path else url
     opened = _announce(url, shown, target, headless, listening=bool(sockets), opts=opts, io=io)
     advice = _advice_on_timeout(target, headless, bool(sockets), io)
-    return Started(target, prepared, verifier, state, sockets, opened, advice, url, start_path)
+    return Started(target, prepared, verifier, state, sockets, opened, advice, url, start_path, extra)
 
 
 def _claim(target: RedirectTarget, bind: str | None, io: Io) -> list[socket.socket]:
@@ -69,6 +80,12 @@ def _claim(target: RedirectTarget, bind: str | None, io: Io) -> list[socket.sock
             f"listening on {bind}, not just loopback: anyone who can reach this machine's port "
             f"{target.port} can see the redirect page while malcapture waits."
         )
+    elif not target.host:
+        reporter.info(
+            f"The redirect URL {target.uri} is https://, which malcapture's plain server on this machine cannot "
+            "answer: after you click Allow, copy the address the browser shows and paste it here."
+        )
+        return []
     elif not bind and not target.is_loopback:
         reporter.warn(
             f"the redirect URL's host {target.host} is not this machine's loopback, so malcapture cannot "
@@ -84,8 +101,8 @@ def _claim(target: RedirectTarget, bind: str | None, io: Io) -> list[socket.sock
 
 def _no_way_to_paste(target: RedirectTarget, opts: LoginOptions, io: Io) -> tuple[str, str]:
     why = (
-        f"{opts.service.alternative.name} was given"
-        if opts.alternative
+        f"{opts.way.flag.name} was given"
+        if opts.way is not None and opts.way.flag is not None
         else "the redirect cannot reach malcapture (see above)"
     )
     what = (
@@ -122,7 +139,7 @@ def _announce(
                 f"the computer with the browser, then open the URL:\n"
                 f"  {browser.ssh_forward_hint(target.port, io.env)}{paste}"
             )
-    if opts.no_browser or opts.alternative or headless:
+    if opts.no_browser or opts.chose(PASTE) or headless:
         opened: Future[bool] = Future()
         opened.set_result(True)
         return opened

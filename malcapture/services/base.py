@@ -8,13 +8,15 @@ heavy imports inside its functions, so that reading the table costs nothing at s
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from malcapture.errors import UsageError
+from malcapture.login.ways import Redirect, Way
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
@@ -39,16 +41,7 @@ class App(NamedTuple):
     id_length: int  # a client ID is this many hexadecimal characters
     apps: str  # where the user finds the app's ID and secret
     lone_id: str  # what to say when the app has an ID but no secret
-    redirect_help: str  # what --redirect-uri is for it
     wrong_id: str = ""  # how a wrong client ID shows itself there, if it does
-    redirect_env: str | None = None  # the variable for --redirect-uri, if it has one
-
-
-class Flag(NamedTuple):
-    """A login's other way, as an option (--manual, --pin, --link)."""
-
-    name: str
-    help: str
 
 
 class Account(NamedTuple):
@@ -69,10 +62,13 @@ class Setup:
     folder: Path | None = None  # the config's folder
     backoff: float = 0.5  # seconds before a request that got no answer is tried again (then twice as long)
     sleep: Callable[[float], Awaitable[None]] | None = None  # the clock's wait (Io.clock.sleep); None: asyncio's
+    wall: Callable[[], float] = time.time  # the clock's "now" in epoch seconds (Io.clock.wall), for expiries written
 
 
-class ServiceCode(Protocol):
-    """What a service's module defines, beside its value in SERVICES."""
+@dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
+class ServiceCode:
+    """What a service's module exports as `CODE`, beside its value in SERVICES: every field is given
+    (None where it does not apply), so that mypy finds a missing piece, not a user at a terminal."""
 
     sample: str  # its section in the demo's config
     client: Callable[[Setup], TokenClient]
@@ -81,11 +77,10 @@ class ServiceCode(Protocol):
     # The page that asks the user to authorize the app (env, client ID, PKCE verifier, state, redirect URI):
     # services that can redirect the browser back with a code have one.
     authorize_url: Callable[[Mapping[str, str], str, str, str, str | None], str] | None
-
     # The login for the CLI (the browser may open before asyncio loads), and the same in a running event loop.
-    def login(self, opts: LoginOptions, io: Io) -> LoginResult: ...
-    async def login_async(self, opts: LoginOptions, io: Io) -> LoginResult: ...
-    def stand_in(self) -> TokenSet: ...  # tokens of the shape it issues, to prove a save before anything is spent
+    login: Callable[[LoginOptions, Io], LoginResult]
+    login_async: Callable[[LoginOptions, Io], Awaitable[LoginResult]]
+    stand_in: Callable[[], TokenSet]  # tokens of the shape it issues, to prove a save before anything is spent
 
 
 class TokenClient(Protocol):
@@ -114,11 +109,12 @@ class Service:
     tokens_under: str | None  # the mapping inside the section that holds them (None: the section itself)
     spent: str | None  # a key holding a single-use code, emptied after a save (Kometa would retry it and fail)
     app: App | None  # None: no app of the user's own (its tokens are not tied to a client ID)
-    alternative: Flag  # the login's other way
+    ways: tuple[Way, ...]  # the ways it logs in (login/ways.py), its default first
     login_help: str
     done: str  # what the user did, in the past tense: "Authorized", "Signed in"
     module: str  # its code (ServiceCode), imported when a command needs it
     needs: tuple[str, ...] = ()  # other settings of its section its client reads (a server's URL)
+    redirect: Redirect | None = None  # where its loopback login's redirect comes back to (LOOPBACK ways)
 
     access_key: str = "access_token"  # the token that opens the account
     refresh_key: str | None = "refresh_token"  # the token that renews it (None: nothing renews it)
@@ -129,7 +125,14 @@ class Service:
 
     @property
     def code(self) -> ServiceCode:
-        return cast(ServiceCode, importlib.import_module(self.module))
+        code = getattr(importlib.import_module(self.module), "CODE", None)
+        if not isinstance(code, ServiceCode):
+            raise TypeError(f"{self.module} must export CODE = ServiceCode(...), its part of the contract")
+        return code
+
+    def way(self, flag: str) -> Way | None:
+        """The way that `--FLAG` chooses, if this service has one."""
+        return next((way for way in self.ways if way.flag and way.flag.param == flag), None)
 
     def command(self, *words: str) -> str:
         """How the user runs one of its commands: `malcapture trakt refresh`, or `malcapture refresh`."""
@@ -186,7 +189,7 @@ class LoginOptions:
     client_id: str | None = None
     client_secret: str | None = field(default=None, repr=False)
     redirect_uri: str | None = None
-    alternative: bool = False  # the service's other way to log in: --manual, --pin, --link
+    way: Way | None = None  # the way the user chose with its flag (--manual, --pin, --link); None: the default
     no_browser: bool = False
     timeout: float = 300.0
     print_block: bool = False
@@ -196,6 +199,10 @@ class LoginOptions:
     url: str | None = None  # a server to check the token against (and to fill in where the config has none)
     library: str | None = None  # write into this library's settings instead of the root's
     port: int | None = None  # the loopback port to listen on, where the service lets malcapture choose
+
+    def chose(self, way: Way) -> bool:
+        """Whether the user chose `way` with its flag."""
+        return self.way is not None and self.way.name == way.name
 
 
 class LoginResult(NamedTuple):

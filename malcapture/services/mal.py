@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from malcapture.errors import ServiceError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
 from malcapture.services import MYANIMELIST as SERVICE
-from malcapture.services.base import Account, Setup, http_timeout, urls
+from malcapture.services.base import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
@@ -282,5 +282,13 @@ mal:
 """
 
 
-# What services/__init__.py's value reads of this module (services.base.ServiceCode).
-client = MalClient
+CODE = ServiceCode(
+    sample=sample,
+    client=MalClient,
+    expiry=expiry,
+    owner=owner,
+    authorize_url=authorize_url,
+    login=login,
+    login_async=login_async,
+    stand_in=stand_in,
+)

@@ -20,15 +20,16 @@ from urllib.parse import quote, urlencode
 from malcapture.config.place import IfBlank
 from malcapture.errors import NetworkError, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
+from malcapture.login.ways import LINK
 from malcapture.services import PLEX as SERVICE
-from malcapture.services.base import Account, Setup, http_timeout, urls
+from malcapture.services.base import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ElementTree
 
-    from malcapture.login.device import Pending
-    from malcapture.login.keep import Kept
+    from malcapture.login.device import Approval, Pending
+    from malcapture.login.keep import Destination, Kept
     from malcapture.login.session import Io
     from malcapture.services.base import LoginOptions, LoginResult
 
@@ -52,7 +53,6 @@ def login(opts: LoginOptions, io: Io) -> LoginResult:
 
 
 async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture.login.capture import result_of
     from malcapture.login.keep import Destination
     from malcapture.login.prepare import prepare
     from malcapture.services.base import LoginResult
@@ -70,9 +70,9 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     }
     setup = Setup(io.env, io.reporter.debug, None, settings, dest.folder, sleep=io.clock.sleep)
     async with PlexClient(setup, identifier) as client:
-        if opts.alternative or io.headless(io.env) is not None:
-            return result_of(await _link(client, dest, opts, io))
-        return result_of(await _desktop(client, dest, opts, io))
+        if opts.chose(LINK) or io.headless(io.env) is not None:
+            return (await _link(client, dest, opts, io)).result()
+        return (await _desktop(client, dest, opts, io)).result()
 
 
 def _setting(config: Any, opts: LoginOptions, io: Io, key: str) -> str | None:
@@ -121,23 +121,29 @@ class Pin:
     expires_in: int
 
 
-async def _link(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) -> Kept:
+def _approval(pin: Pin) -> Approval:
+    from malcapture.login.device import Approval
+
+    return Approval(pin.code, POLL_EVERY, pin.expires_in, f"The PIN {pin.code} expired before it was used", AGAIN)
+
+
+async def _link(client: PlexClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
     """A 4-character code to type at plex.tv/link, on any device: nothing to paste, no port to publish."""
-    from malcapture.login.device import poll_until, show_code
+    from malcapture.login.device import approve, show_code
 
     pin = await client.create_pin(strong=False)
     what = "Open this page on any device (phone, computer), sign in to Plex and enter the code:"
     show_code(f"{client.tv}/link", pin.code, pin.expires_in, opts, io, what)
-    return await _poll(client, pin, dest, io, None, poll_until)
+    return await approve(_approval(pin), lambda: client.poll(pin), client, dest, io)
 
 
-async def _desktop(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) -> Kept:
+async def _desktop(client: PlexClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
     """A strong PIN signed in at app.plex.tv in this machine's browser, which then comes back to us."""
     import asyncio
 
     from malcapture import browser
     from malcapture.login import pkce
-    from malcapture.login.device import poll_until
+    from malcapture.login.device import approve
     from malcapture.login.server import CallbackServer, serving
 
     io.find_browser()
@@ -160,7 +166,7 @@ async def _desktop(client: PlexClient, dest: Any, opts: LoginOptions, io: Io) ->
         io.reporter.info("Opening your browser…")
         browser.warn_if_unopened(browser.open_in_background(io.open_browser, to_open), io.reporter.warn)
         io.reporter.info(f"Waiting until {io.until(pin.expires_in)} for the sign-in ({pin.expires_in // 60} minutes).")
-        kept = await _poll(client, pin, dest, io, wake, poll_until)
+        kept = await approve(_approval(pin), lambda: client.poll(pin), client, dest, io, wake)
         if server:
             server.succeeded(kept.account, kept.saved.path if kept.saved else None, SERVICE)
         return kept
@@ -178,21 +184,6 @@ def _bind(opts: LoginOptions, io: Io) -> tuple[tuple[Any, ...], Any]:
     except PortConflict as exc:
         io.reporter.warn(f"{exc.what} Signing in without coming back to this port: the polling finishes it.")
         return (), target
-
-
-async def _poll(client: PlexClient, pin: Pin, dest: Any, io: Io, wake: Any, poll_until: Any) -> Kept:
-    from malcapture.login.capture import warm
-    from malcapture.login.keep import keep_issued
-
-    def expired() -> TimedOut:
-        return TimedOut(f"The PIN {pin.code} expired before it was used; the config was not changed.", AGAIN)
-
-    async def attempt() -> Kept | Pending:
-        return await keep_issued(lambda: client.poll(pin), client, dest, io.reporter, io.env)
-
-    async with warm(client, client.warm_urls):  # the polls keep plex.tv's warm; this, the server's
-        kept: Kept = await poll_until(attempt, POLL_EVERY, pin.expires_in, io.clock, expired, io.reporter.debug, wake)
-    return kept
 
 
 class PlexClient(HttpClient):
@@ -351,13 +342,18 @@ plex:
 """
 
 
-# What services/__init__.py's value reads of this module (services.base.ServiceCode).
-client = PlexClient
-expiry = None  # the classic token does not expire
-owner = None
-authorize_url = None
-
-
 def stand_in() -> TokenSet:
     """Plex's tokens: 20 characters."""
     return TokenSet({"token": "x" * 20}, access="token", refresh=None)
+
+
+CODE = ServiceCode(
+    sample=sample,
+    client=PlexClient,
+    expiry=None,  # the classic token does not expire
+    owner=None,
+    authorize_url=None,
+    login=login,
+    login_async=login_async,
+    stand_in=stand_in,
+)

@@ -17,8 +17,9 @@ from urllib.parse import urlencode
 
 from malcapture.errors import AccessDenied, ServiceError, TimedOut, UsageError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.login.ways import PIN as PIN_WAY
 from malcapture.services import TRAKT as SERVICE
-from malcapture.services.base import Account, Setup, http_timeout, urls
+from malcapture.services.base import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def login(opts: LoginOptions, io: Io) -> LoginResult:
     from malcapture import interrupts
     from malcapture.login import loopback
 
-    if opts.alternative and opts.redirect_uri:
+    if opts.chose(PIN_WAY) and opts.redirect_uri:
         raise UsageError(
             "use either --pin or --redirect-uri, not both.", "Run `malcapture trakt --help` for the ways in."
         )
@@ -62,11 +63,10 @@ def login(opts: LoginOptions, io: Io) -> LoginResult:
 
 async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     from malcapture.login import loopback
-    from malcapture.login.capture import result_of
     from malcapture.login.keep import Destination
     from malcapture.login.prepare import prepare
 
-    if opts.alternative and opts.redirect_uri:
+    if opts.chose(PIN_WAY) and opts.redirect_uri:
         raise UsageError(
             "use either --pin or --redirect-uri, not both.", "Run `malcapture trakt --help` for the ways in."
         )
@@ -79,9 +79,9 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
         return LoginResult(None, None, kept=True)
     dest = Destination.of(opts, prepared)
     async with TraktClient(Setup(io.env, io.reporter.debug, prepared.creds, sleep=io.clock.sleep)) as client:
-        if opts.alternative:
-            return result_of(await _pin(client, prepared, dest, opts, io))
-        return result_of(await _device(client, dest, opts, io))
+        if opts.chose(PIN_WAY):
+            return (await _pin(client, prepared, dest, opts, io)).result()
+        return (await _device(client, dest, opts, io)).result()
 
 
 @dataclass(frozen=True)
@@ -94,43 +94,19 @@ class DeviceCode:
 
 
 async def _device(client: TraktClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
-    from malcapture.login.capture import warm
-    from malcapture.login.device import poll_until, show_code
-    from malcapture.login.keep import keep_issued
+    from malcapture.login.device import Approval, approve, show_code
 
     device = await client.device_code()  # a deleted app (403) is explained here, before any browser
     what = "Open this page on any device (phone, computer), sign in to Trakt and enter the code:"
     show_code(device.verification_url, device.user_code, device.expires_in, opts, io, what)
-
-    def expired() -> TimedOut:
-        return TimedOut(
-            f"The code {device.user_code} expired before it was approved; the config was not changed.",
-            "Run `malcapture trakt` again and approve the new code within its time.",
-        )
-
-    async def attempt() -> Kept | Pending:
-        return await keep_issued(lambda: client.poll(device), client, dest, io.reporter, io.env)
-
-    polling = poll_until(attempt, device.interval, device.expires_in, io.clock, expired, io.reporter.debug)
-    async with warm(client, client.warm_urls):  # the polls keep auth.trakt.tv warm; this, the account check
-        return await _unless_wrong_secret(polling, client)
-
-
-async def _unless_wrong_secret(work: Any, client: TraktClient) -> Kept:
-    """The login's wait, stopped as soon as the app's secret turns out to be wrong."""
-    import asyncio
-
-    waiting = asyncio.ensure_future(work)
-    secret = asyncio.ensure_future(client.check_secret())
-    try:
-        done, _ = await asyncio.wait({waiting, secret}, return_when=asyncio.FIRST_COMPLETED)
-        if secret in done:
-            secret.result()
-        kept: Kept = await waiting
-        return kept
-    finally:
-        for task in (waiting, secret):
-            task.cancel()
+    approval = Approval(
+        device.user_code,
+        device.interval,
+        device.expires_in,
+        f"The code {device.user_code} expired before it was approved",
+        "Run `malcapture trakt` again and approve the new code within its time.",
+    )
+    return await approve(approval, lambda: client.poll(device), client, dest, io)
 
 
 async def _pin(client: TraktClient, prepared: Prepared, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
@@ -431,6 +407,13 @@ trakt:
 """
 
 
-# What services/__init__.py's value reads of this module (services.base.ServiceCode).
-client = TraktClient
-owner = None
+CODE = ServiceCode(
+    sample=sample,
+    client=TraktClient,
+    expiry=expiry,
+    owner=None,
+    authorize_url=authorize_url,
+    login=login,
+    login_async=login_async,
+    stand_in=stand_in,
+)

@@ -253,7 +253,7 @@ async def demo() -> AsyncIterator[Demo]:
         from malcapture.services import PLEX
         from malcapture.services.base import LoginOptions
 
-        return LoginOptions(config, PLEX, yes=True, url=server_base, alternative=headless)
+        return LoginOptions(config, PLEX, yes=True, url=server_base, way=PLEX.way("link") if headless else None)
 
     try:
         yield Demo(env_for(base), "the PIN sign-in", fake, options, lambda io: fake.sign_in_when_shown())
