@@ -143,12 +143,13 @@ class SpotifyClient(HttpClient):
         return issued(answer, SERVICE.title, action, "malcapture spotify", read)
 
     async def _post(self, form: dict[str, str], action: str) -> Answer:
-        import aiohttp
+        import base64
 
         assert self.creds is not None, "token requests need the app's client ID"
-        auth = aiohttp.BasicAuth(self.creds.client_id, self.creds.client_secret or "")
+        pair = f"{self.creds.client_id}:{self.creds.client_secret or ''}".encode()
+        headers = {"Authorization": f"Basic {base64.b64encode(pair).decode()}"}
         url = f"{self.accounts}/api/token"
-        return await self.send("POST", url, action, idempotent=False, data=form, auth=auth)
+        return await self.send("POST", url, action, idempotent=False, data=form, headers=headers)
 
 
 def read_tokens(data: Mapping[str, Any], now: float, sent_refresh: str | None = None) -> TokenSet:
