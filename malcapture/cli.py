@@ -21,8 +21,8 @@ from typer.core import TyperCommand, TyperGroup
 
 from malcapture import __version__, interrupts, terminal
 from malcapture.errors import MalcaptureError
+from malcapture.login.contract import LoginOptions, Service
 from malcapture.services import SERVICES
-from malcapture.services.base import LoginOptions, Service
 from malcapture.ui import StderrReporter
 
 if TYPE_CHECKING:

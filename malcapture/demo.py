@@ -15,9 +15,9 @@ import tempfile
 from pathlib import Path
 
 from malcapture import browser, lifecycle, standins
+from malcapture.login.contract import LoginResult
 from malcapture.login.session import Clock, Io, SystemClock
 from malcapture.services import SERVICES
-from malcapture.services.base import LoginResult
 from malcapture.standins.base import Demo, beside
 from malcapture.ui import Reporter
 

@@ -16,9 +16,9 @@ from malcapture.config import kometa, lock
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place
 from malcapture.errors import ConfigError, NetworkError, ServiceError, UsageError
+from malcapture.login.contract import Account, Credentials, Service, Setup, TokenClient
+from malcapture.login.credentials import clean, credentials, prove, stored_expiry
 from malcapture.login.keep import Destination, keep_issued
-from malcapture.login.prepare import clean, credentials, prove, stored_expiry
-from malcapture.services.base import Account, Credentials, Service, Setup, TokenClient
 from malcapture.ui import Reporter
 
 

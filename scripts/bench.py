@@ -34,9 +34,9 @@ from typing import TypeVar
 
 from malcapture.config import kometa, save
 from malcapture.demo import SAMPLE_CONFIG
+from malcapture.login.contract import Credentials
 from malcapture.login.ports import free_port
 from malcapture.services import MYANIMELIST as MAL
-from malcapture.services.base import Credentials
 from malcapture.standins.mal import FakeMal, serve
 from malcapture.tokens import TokenSet
 

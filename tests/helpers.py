@@ -26,12 +26,12 @@ from ruamel.yaml import YAML
 
 from malcapture.config import kometa as kc
 from malcapture.config import save as ks
+from malcapture.login.contract import Credentials, Service
 from malcapture.login.paste import PasteReader
 from malcapture.login.ports import free_port
 from malcapture.login.session import Io
 from malcapture.services import MYANIMELIST as MAL
 from malcapture.services import PLEX, TRAKT
-from malcapture.services.base import Credentials, Service
 from malcapture.standins.base import StandIn
 from malcapture.standins.mal import App, FakeMal
 from malcapture.standins.plex import FakePlex, FakePlexServer

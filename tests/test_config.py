@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from malcapture.config import kometa as kc
 from malcapture.errors import ConfigError
-from malcapture.services.base import Credentials
+from malcapture.login.contract import Credentials
 from tests.helpers import (
     BROKEN,
     CREDS,

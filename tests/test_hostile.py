@@ -18,12 +18,12 @@ from aiohttp import web
 from ruamel.yaml import YAML
 
 from malcapture.errors import ServiceError, TimedOut
+from malcapture.login.contract import Credentials, LoginOptions, Setup
 from malcapture.login.guard import Guard
 from malcapture.login.pages import success
 from malcapture.login.ports import claim
 from malcapture.login.redirect import Authorized, Callback, parse_redirect_uri, read_callback
 from malcapture.login.server import CallbackServer
-from malcapture.services.base import Credentials, LoginOptions, Setup
 from malcapture.services.mal import MalClient
 from malcapture.standins.base import Scripted, serve_app
 from tests.helpers import (

@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from malcapture.errors import NetworkError, ServiceError
-from malcapture.services.base import Credentials, Setup
+from malcapture.login.contract import Credentials, Setup
 from malcapture.services.mal import MalClient
 from malcapture.standins.base import Scripted
 from tests.helpers import MalStandIn, free_port, run_cli, run_here, stored

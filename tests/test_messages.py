@@ -15,9 +15,9 @@ import pytest
 from malcapture import demo
 from malcapture.errors import UsageError
 from malcapture.login import start as loopback
+from malcapture.login.contract import LoginOptions
 from malcapture.login.paste import PasteReader
 from malcapture.login.session import Io
-from malcapture.services.base import LoginOptions
 from malcapture.ui import StderrReporter, wrapped
 from tests.helpers import (
     MAL,

@@ -16,7 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from malcapture.errors import TimedOut, UsageError
-from malcapture.services.base import LoginOptions, LoginResult
+from malcapture.login.contract import LoginOptions, LoginResult
 from tests.helpers import (
     CHROMIUM_FLAGS,
     PLEX,

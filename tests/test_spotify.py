@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from ruamel.yaml import YAML
 
+from malcapture.login.contract import Credentials
 from malcapture.services import SPOTIFY
-from malcapture.services.base import Credentials
 from malcapture.services.spotify import SCOPES
 from malcapture.standins.base import Scripted
 from malcapture.standins.spotify import FakeSpotify, SpotifyApp, env_for, serve

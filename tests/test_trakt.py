@@ -16,7 +16,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from malcapture.errors import AccessDenied, ConfigError, TimedOut
-from malcapture.services.base import Credentials, LoginOptions, LoginResult
+from malcapture.login.contract import Credentials, LoginOptions, LoginResult
 from malcapture.standins.base import Code
 from malcapture.standins.trakt import OOB
 from malcapture.tokens import TokenSet

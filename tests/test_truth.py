@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from malcapture.errors import ServiceError
-from malcapture.services.base import LoginOptions, LoginResult
+from malcapture.login.contract import LoginOptions, LoginResult
 from malcapture.standins.mal import play_browser
 from tests.helpers import (
     MAL,

@@ -12,13 +12,13 @@ from typing import Any, cast
 
 from malcapture import browser
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
+from malcapture.login.contract import LoginOptions, LoginResult, Service, Setup, TokenClient
 from malcapture.login.keep import Destination, keep_issued
 from malcapture.login.redirect import Authorized, Callback, Refused, parse_paste, read_callback
 from malcapture.login.server import CallbackServer, serving
 from malcapture.login.session import Io
 from malcapture.login.start import Started
 from malcapture.login.warm import warm
-from malcapture.services.base import LoginOptions, LoginResult, Service, Setup, TokenClient
 
 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from malcapture import browser
 from malcapture.errors import MalcaptureError, TimedOut
+from malcapture.login.contract import LoginOptions, TokenClient
 from malcapture.login.session import Clock, Io
-from malcapture.services.base import LoginOptions, TokenClient
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:

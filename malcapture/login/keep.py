@@ -20,8 +20,8 @@ from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
 from malcapture.config.save import Plan, Saved, config_block, keep_tokens, plan_save, save_locked
 from malcapture.errors import ConfigError, NetworkError, ServiceError, TokensNotSaved, UnusableTokens
+from malcapture.login.contract import Account, Credentials, LoginOptions, LoginResult, Service, TokenClient
 from malcapture.login.prepare import Prepared
-from malcapture.services.base import Account, Credentials, LoginOptions, LoginResult, Service, TokenClient
 from malcapture.tokens import TokenSet
 from malcapture.ui import Reporter
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from concurrent.futures import wait
 
 from malcapture import interrupts
+from malcapture.login.contract import LoginOptions, LoginResult
 from malcapture.login.session import Io
 from malcapture.login.start import start
-from malcapture.services.base import LoginOptions, LoginResult
 
 BROWSER_HEAD_START = 0.5  # seconds
 

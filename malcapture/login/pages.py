@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from malcapture import __version__
 
 if TYPE_CHECKING:
-    from malcapture.services.base import Service
+    from malcapture.login.contract import Service
 
 HEADERS = {
     "Server": f"malcapture/{__version__} (pid {os.getpid()})",  # another malcapture's port check knows us

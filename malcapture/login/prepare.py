@@ -1,10 +1,8 @@
-"""Everything checked before anything is spent: the config, the app's ID and secret, the save proven
-with stand-in tokens, and whether tokens that still work should be replaced at all."""
+"""Everything a login checks before anything is spent: the config, the app's ID and secret, the save
+proven with stand-in tokens, and whether tokens that still work should be replaced at all."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -12,12 +10,10 @@ from malcapture.config import kometa
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
 from malcapture.errors import ConfigError, UsageError
-from malcapture.login.redirect import INVISIBLE
-from malcapture.login.session import Ask, Io
-from malcapture.services.base import Credentials, LoginOptions, Service, http_timeout
+from malcapture.login.contract import Credentials, LoginOptions, Service, http_timeout
+from malcapture.login.credentials import credentials, prove, stored_expiry
+from malcapture.login.session import Io
 from malcapture.ui import Reporter
-
-SPACES = re.compile(rf"[\s{INVISIBLE}]+")
 
 
 class Prepared(NamedTuple):
@@ -47,20 +43,6 @@ def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared 
     return Prepared(config, creds, place)
 
 
-def prove(
-    config: KometaConfig,
-    service: Service,
-    place: Place,
-    creds: Credentials | None,
-    env: Mapping[str, str],
-    extra: Wants | None = None,
-) -> None:
-    """The save of tokens of the real shape works: refused now, with the reason, before anything is spent."""
-    from malcapture.config.save import plan_save
-
-    plan_save(config, place, service.wants(service.code.stand_in(), creds, extra), env)
-
-
 def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
     """Fail on the config before the browser opens: a code is single-use."""
     if not opts.print_block:
@@ -74,14 +56,6 @@ def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
     except ConfigError as exc:
         reporter.warn(f"ignoring the config for --print: {exc.what}")
         return None
-
-
-def stored_expiry(config: KometaConfig, service: Service, place: Place, env: Mapping[str, str]) -> datetime | None:
-    """When the stored access token runs out, read offline (None: not known, or it does not expire)."""
-    if service.code.expiry is None:
-        return None
-    values = {key: config.setting(place, key, env, token=True) for key in service.token_keys}
-    return service.code.expiry(values) if values.get(service.access_key) else None
 
 
 def _replace_working_tokens(config: KometaConfig, service: Service, place: Place, opts: LoginOptions, io: Io) -> bool:
@@ -107,60 +81,3 @@ def _replace_working_tokens(config: KometaConfig, service: Service, place: Place
         return True
     io.reporter.info("Kept the tokens that are there; nothing was changed.")
     return False
-
-
-def clean(value: str | None) -> str | None:
-    """Drop the spaces, line breaks and zero-width characters that copy-paste brings along."""
-    if value is None:
-        return None
-    return SPACES.sub("", value) or None
-
-
-def credentials(
-    service: Service,
-    client_id: str | None,
-    client_secret: str | None,
-    config: KometaConfig | None,
-    place: Place,
-    env: Mapping[str, str],
-    say: Reporter,
-    ask: Ask | None,
-) -> Credentials | None:
-    """The app's ID and secret: the option or its variable, else the config, else a question; None for a
-    service without an app."""
-    app = service.app
-    if app is None:
-        return None
-    title, name = service.title, place.name
-    cid = clean(client_id) or (clean(config.setting(place, "client_id", env)) if config else None)
-    if not cid and ask:
-        cid = clean(ask(f"{title} client ID", False))
-    if not cid:
-        raise UsageError(
-            f"No {title} client ID.",
-            f"Pass --client-id, set {app.env[0]}, or fill in {name}.client_id in "
-            f"{config.shown if config else 'the config'}.",
-        )
-    if not _hex_of_length(cid, app.id_length):
-        say.warn(
-            f"the client ID {_what_is_wrong(cid)}; {title}'s are {app.id_length} hexadecimal characters. "
-            f"Copy the ID again from {app.apps}.{app.wrong_id}"
-        )
-    secret = clean(client_secret) or (clean(config.setting(place, "client_secret", env)) if config else None)
-    if not secret and ask:
-        secret = clean(ask(f"{title} client secret (empty if the app has none)", True))
-    if not secret:
-        say.warn(app.lone_id)
-    return Credentials(cid, secret)
-
-
-def _hex_of_length(value: str, length: int) -> bool:
-    return len(value) == length and all(ch in "0123456789abcdef" for ch in value.lower())
-
-
-def _what_is_wrong(cid: str) -> str:
-    bad = next(((i, ch) for i, ch in enumerate(cid) if ch.lower() not in "0123456789abcdef"), None)
-    if bad is not None:
-        index, ch = bad
-        return f"has {ch!r} (U+{ord(ch):04X}) at position {index + 1}, which is not a hexadecimal digit"
-    return f"has {len(cid)} characters"

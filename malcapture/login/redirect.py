@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import parse_qs, urlsplit
@@ -102,14 +102,15 @@ def parse_redirect_uri(
     return RedirectTarget(text, explicit, parts.hostname, port or 80, parts.path or "/", advice)
 
 
-def target_for(redirect: Redirect, given: str | None, stored: str | None, apps: str, section: str) -> RedirectTarget:
+def target_for(
+    redirect: Redirect, given: str | None, stored: str | None, apps: str, section: str, free_port: Callable[[], int]
+) -> RedirectTarget:
     """The redirect a loopback login catches, by the service's rules: --redirect-uri, else the one the config
-    keeps (`stored`), else the service's default; a service that names the hosts it takes refuses the others."""
+    keeps (`stored`), else the service's default; a service that names the hosts it takes refuses the others.
+    `free_port` finds a port to suggest when there is none."""
     chosen = given if given is not None else stored
     host = redirect.hosts[0] if redirect.hosts else "localhost"
     if chosen is None and redirect.default is None:
-        from malcapture.login.ports import free_port
-
         port = free_port()
         raise UsageError(
             f"No redirect URL: {section}.{redirect.setting or 'redirect_uri'} is blank, and --redirect-uri was "

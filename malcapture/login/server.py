@@ -20,9 +20,9 @@ from aiohttp import web
 
 from malcapture.errors import InputRejected, LoginStopped, MalcaptureError
 from malcapture.login import pages
+from malcapture.login.contract import Account, Service
 from malcapture.login.guard import Guard
 from malcapture.login.redirect import RedirectTarget
-from malcapture.services.base import Account, Service
 
 T = TypeVar("T")
 PAGE_WAIT = 120.0  # how long a browser waits for the page while the login exchanges and saves

@@ -14,11 +14,11 @@ from malcapture import browser, container
 from malcapture.config.place import IfBlank, Wants
 from malcapture.errors import PortConflict, UsageError
 from malcapture.login import pkce, ports
+from malcapture.login.contract import LoginOptions
 from malcapture.login.prepare import Prepared, prepare
 from malcapture.login.redirect import RedirectTarget, is_loopback_host, target_for
 from malcapture.login.session import Io
 from malcapture.login.ways import PASTE
-from malcapture.services.base import LoginOptions
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     assert service.code.authorize_url is not None, "and a page that redirects back"
     section = service.place(opts.library).name
     if opts.redirect_uri is not None or redirect.setting is None:  # refused now, before the config is read
-        target = target_for(redirect, opts.redirect_uri, None, service.app.apps, section)
+        target = target_for(redirect, opts.redirect_uri, None, service.app.apps, section, ports.free_port)
     manual = opts.chose(PASTE)
     headless = None if opts.no_browser or manual else io.headless(io.env)
     if not (opts.no_browser or manual or headless):
@@ -58,7 +58,7 @@ def start(opts: LoginOptions, io: Io) -> Started | None:
     assert prepared.creds is not None
     if opts.redirect_uri is None and redirect.setting is not None:
         stored = prepared.config.setting(prepared.place, redirect.setting, io.env) if prepared.config else None
-        target = target_for(redirect, None, stored, service.app.apps, section)
+        target = target_for(redirect, None, stored, service.app.apps, section, ports.free_port)
     sockets = () if manual else tuple(_claim(target, opts.bind, io))
     if not sockets and not io.paste.can_deliver():
         raise UsageError(*_no_way_to_paste(target, opts, io))

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
-from malcapture.services.base import TokenClient
+from malcapture.login.contract import TokenClient
 
 
 @contextlib.asynccontextmanager

@@ -6,8 +6,8 @@ when a command needs it: reading this table costs nothing at start-up.
 
 from __future__ import annotations
 
+from malcapture.login.contract import App, Service
 from malcapture.login.ways import DEVICE, FORWARD, LINK, LOOPBACK, PASTE, PIN, Redirect
-from malcapture.services.base import App, Service
 
 MYANIMELIST = Service(
     name="mal",

@@ -14,13 +14,13 @@ from urllib.parse import urlencode
 
 from malcapture.errors import ServiceError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.services import MYANIMELIST as SERVICE
-from malcapture.services.base import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
+    from malcapture.login.contract import LoginOptions, LoginResult
     from malcapture.login.session import Io
-    from malcapture.services.base import LoginOptions, LoginResult
 
 URLS = (
     ("MALCAPTURE_OAUTH_URL", "https://myanimelist.net/v1/oauth2"),  # {base}/authorize, {base}/token

@@ -20,18 +20,18 @@ from urllib.parse import quote, urlencode
 from malcapture.config.place import IfBlank
 from malcapture.errors import NetworkError, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
+from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.login.ways import LINK
 from malcapture.services import PLEX as SERVICE
-from malcapture.services.base import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ElementTree
 
+    from malcapture.login.contract import LoginOptions, LoginResult
     from malcapture.login.device import Approval, Pending
     from malcapture.login.keep import Destination, Kept
     from malcapture.login.session import Io
-    from malcapture.services.base import LoginOptions, LoginResult
 
 URLS = (
     ("MALCAPTURE_PLEX_TV_URL", "https://plex.tv"),  # the API (/api/v2/...) and /link
@@ -53,9 +53,9 @@ def login(opts: LoginOptions, io: Io) -> LoginResult:
 
 
 async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
+    from malcapture.login.contract import LoginResult
     from malcapture.login.keep import Destination
     from malcapture.login.prepare import prepare
-    from malcapture.services.base import LoginResult
 
     extra = {"url": IfBlank(opts.url)} if opts.url else None
     prepared = prepare(opts, io, extra)

@@ -17,17 +17,17 @@ from urllib.parse import urlencode
 
 from malcapture.errors import AccessDenied, ServiceError, TimedOut, UsageError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.login.ways import PIN as PIN_WAY
 from malcapture.services import TRAKT as SERVICE
-from malcapture.services.base import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
+    from malcapture.login.contract import LoginOptions, LoginResult
     from malcapture.login.device import Pending
     from malcapture.login.keep import Destination, Kept
     from malcapture.login.prepare import Prepared
     from malcapture.login.session import Io
-    from malcapture.services.base import LoginOptions, LoginResult
 
 URLS = (
     ("MALCAPTURE_TRAKT_AUTH_URL", "https://auth.trakt.tv"),  # every /oauth/... request, since 2026
@@ -74,7 +74,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
         return await loopback.login(opts, io)
     prepared = prepare(opts, io)
     if prepared is None:
-        from malcapture.services.base import LoginResult
+        from malcapture.login.contract import LoginResult
 
         return LoginResult(None, None, kept=True)
     dest = Destination.of(opts, prepared)

@@ -6,7 +6,7 @@ import importlib
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, cast
 
-from malcapture.services.base import Service
+from malcapture.login.contract import Service
 from malcapture.standins.base import Demo
 
 

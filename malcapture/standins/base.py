@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, TypeVar
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from malcapture.login.contract import LoginOptions
     from malcapture.login.session import Io
-    from malcapture.services.base import LoginOptions
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Method = TypeVar("Method", bound=Callable[..., Awaitable[web.StreamResponse]])

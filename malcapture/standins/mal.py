@@ -29,8 +29,8 @@ from malcapture.login.ports import free_port
 from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
+    from malcapture.login.contract import LoginOptions
     from malcapture.login.session import Io
-    from malcapture.services.base import LoginOptions
 
 CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 INVALID_GRANT = (
@@ -325,8 +325,8 @@ async def demo() -> AsyncIterator[Demo]:
     runner, base = await serve(fake)
 
     def options(config: Path, headless: bool) -> LoginOptions:
+        from malcapture.login.contract import LoginOptions
         from malcapture.services import MYANIMELIST
-        from malcapture.services.base import LoginOptions
 
         redirect = f"http://localhost:{free_port()}/"
         app = fake.register(redirect)

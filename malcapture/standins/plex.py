@@ -28,7 +28,7 @@ from aiohttp import web
 from malcapture.standins.base import Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
-    from malcapture.services.base import LoginOptions
+    from malcapture.login.contract import LoginOptions
 
 LINK_CODE = string.ascii_uppercase + string.digits
 
@@ -250,8 +250,8 @@ async def demo() -> AsyncIterator[Demo]:
     server_runner, server_base = await serve_server(server)
 
     def options(config: Path, headless: bool) -> LoginOptions:
+        from malcapture.login.contract import LoginOptions
         from malcapture.services import PLEX
-        from malcapture.services.base import LoginOptions
 
         return LoginOptions(config, PLEX, yes=True, url=server_base, way=PLEX.way("link") if headless else None)
 

@@ -27,8 +27,8 @@ from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 from malcapture.standins.mal import basic_credentials, play_browser
 
 if TYPE_CHECKING:
+    from malcapture.login.contract import LoginOptions
     from malcapture.login.session import Io
-    from malcapture.services.base import LoginOptions
 
 
 @dataclass
@@ -217,8 +217,8 @@ async def demo() -> AsyncIterator[Demo]:
     runner, base = await serve(fake)
 
     def options(config: Path, headless: bool) -> LoginOptions:
+        from malcapture.login.contract import LoginOptions
         from malcapture.services import SPOTIFY
-        from malcapture.services.base import LoginOptions
 
         redirect = f"http://127.0.0.1:{free_port()}/callback"
         app = fake.register(redirect)

@@ -23,7 +23,7 @@ from aiohttp import web
 from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
-    from malcapture.services.base import LoginOptions
+    from malcapture.login.contract import LoginOptions
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 DAY = 86400
@@ -254,8 +254,8 @@ async def demo() -> AsyncIterator[Demo]:
     runner, base = await serve(fake)
 
     def options(config: Path, headless: bool) -> LoginOptions:
+        from malcapture.login.contract import LoginOptions
         from malcapture.services import TRAKT
-        from malcapture.services.base import LoginOptions
 
         app = fake.register()
         return LoginOptions(config, TRAKT, app.client_id, app.secret, timeout=120, yes=True)

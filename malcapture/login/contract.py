@@ -1,7 +1,9 @@
-"""What a service is to the rest of malcapture: one `Service` value, read as data.
+"""What a service is to the machinery: the `Service` value each one declares (services/), the `ServiceCode`
+its module exports, and the types a login, refresh and check pass around (LoginOptions, Setup, TokenClient…).
 
-Generic code (the CLI, the login machinery, the config, check, refresh, status, the demo) reads
-these fields and calls these functions; it never names a service. A service's module keeps its
+They live with the machinery that reads them, so that arrows point one way: services/ builds these
+values, generic code (the CLI, login/, the config, check, refresh, status, the demo) reads their
+fields and calls their functions; it never names a service. A service's module keeps its
 heavy imports inside its functions, so that reading the table costs nothing at start-up.
 """
 

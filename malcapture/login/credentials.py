@@ -1,0 +1,97 @@
+"""What login, refresh and check read alike: the app's ID and secret (option, variable, config or a
+question), when the stored access token runs out, and whether a save of tokens of the real shape works."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+
+from malcapture.config.kometa import KometaConfig
+from malcapture.config.place import Place, Wants
+from malcapture.errors import UsageError
+from malcapture.login.contract import Credentials, Service
+from malcapture.login.redirect import INVISIBLE
+from malcapture.login.session import Ask
+from malcapture.ui import Reporter
+
+SPACES = re.compile(rf"[\s{INVISIBLE}]+")
+
+
+def prove(
+    config: KometaConfig,
+    service: Service,
+    place: Place,
+    creds: Credentials | None,
+    env: Mapping[str, str],
+    extra: Wants | None = None,
+) -> None:
+    """The save of tokens of the real shape works: refused now, with the reason, before anything is spent."""
+    from malcapture.config.save import plan_save
+
+    plan_save(config, place, service.wants(service.code.stand_in(), creds, extra), env)
+
+
+def stored_expiry(config: KometaConfig, service: Service, place: Place, env: Mapping[str, str]) -> datetime | None:
+    """When the stored access token runs out, read offline (None: not known, or it does not expire)."""
+    if service.code.expiry is None:
+        return None
+    values = {key: config.setting(place, key, env, token=True) for key in service.token_keys}
+    return service.code.expiry(values) if values.get(service.access_key) else None
+
+
+def clean(value: str | None) -> str | None:
+    """Drop the spaces, line breaks and zero-width characters that copy-paste brings along."""
+    if value is None:
+        return None
+    return SPACES.sub("", value) or None
+
+
+def credentials(
+    service: Service,
+    client_id: str | None,
+    client_secret: str | None,
+    config: KometaConfig | None,
+    place: Place,
+    env: Mapping[str, str],
+    say: Reporter,
+    ask: Ask | None,
+) -> Credentials | None:
+    """The app's ID and secret: the option or its variable, else the config, else a question; None for a
+    service without an app."""
+    app = service.app
+    if app is None:
+        return None
+    title, name = service.title, place.name
+    cid = clean(client_id) or (clean(config.setting(place, "client_id", env)) if config else None)
+    if not cid and ask:
+        cid = clean(ask(f"{title} client ID", False))
+    if not cid:
+        raise UsageError(
+            f"No {title} client ID.",
+            f"Pass --client-id, set {app.env[0]}, or fill in {name}.client_id in "
+            f"{config.shown if config else 'the config'}.",
+        )
+    if not _hex_of_length(cid, app.id_length):
+        say.warn(
+            f"the client ID {_what_is_wrong(cid)}; {title}'s are {app.id_length} hexadecimal characters. "
+            f"Copy the ID again from {app.apps}.{app.wrong_id}"
+        )
+    secret = clean(client_secret) or (clean(config.setting(place, "client_secret", env)) if config else None)
+    if not secret and ask:
+        secret = clean(ask(f"{title} client secret (empty if the app has none)", True))
+    if not secret:
+        say.warn(app.lone_id)
+    return Credentials(cid, secret)
+
+
+def _hex_of_length(value: str, length: int) -> bool:
+    return len(value) == length and all(ch in "0123456789abcdef" for ch in value.lower())
+
+
+def _what_is_wrong(cid: str) -> str:
+    bad = next(((i, ch) for i, ch in enumerate(cid) if ch.lower() not in "0123456789abcdef"), None)
+    if bad is not None:
+        index, ch = bad
+        return f"has {ch!r} (U+{ord(ch):04X}) at position {index + 1}, which is not a hexadecimal digit"
+    return f"has {len(cid)} characters"
