@@ -34,23 +34,32 @@ async def test_two_refreshes_at_once_both_succeed(mal: MalStandIn, config: Path)
 
 async def test_a_second_run_says_for_whom_it_waits(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
-    mal.fake.slow["/v1/oauth2/token"] = 0.5  # the first run holds the locks while the second starts
+    gate = mal.fake.gates["/v1/oauth2/token"] = asyncio.Event()  # the first run holds the locks until it opens
     first = await start_refresh(mal, config)
     await first_hit(mal.fake, "/v1/oauth2/token")
     second = await start_refresh(mal, config)
+    assert second.stderr is not None
+    said = ""
+    try:
+        while "is saving" not in said:  # the second run says whom it waits for, whatever the machine's speed
+            line = (await asyncio.wait_for(second.stderr.readline(), 30)).decode()
+            assert line, said
+            said += line
+    finally:
+        gate.set()
     (_, _), (_, err) = await asyncio.gather(first.communicate(), second.communicate())
-    assert second.returncode == 0, err.decode()
-    assert f"another malcapture (pid {first.pid}) is saving" in err.decode()
+    assert second.returncode == 0, said + err.decode()
+    assert f"another malcapture (pid {first.pid}) is saving" in said
 
 
 async def test_a_lock_left_by_kill_9_does_not_block_the_next_run(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
-    mal.fake.slow["/v1/oauth2/token"] = 5.0
+    gate = mal.fake.gates["/v1/oauth2/token"] = asyncio.Event()  # the victim holds the locks while it waits
     victim = await start_refresh(mal, config)
     await first_hit(mal.fake, "/v1/oauth2/token")
     victim.send_signal(signal.SIGKILL)
     await victim.wait()
-    mal.fake.slow.clear()
+    gate.set()
     assert sorted(p.name for p in config.parent.iterdir()) == ["config.yml"]  # no lock file: the locks went with it
     result = await run_cli("refresh", "-c", str(config), env=mal.env(), timeout=10)
     assert result.code == 0, result.err
@@ -61,7 +70,7 @@ async def test_a_refresh_refused_because_another_program_refreshed_meanwhile_is_
     mal: MalStandIn, config: Path
 ) -> None:
     old = stored(mal, config)
-    mal.fake.slow["/v1/oauth2/token"] = 1.0
+    gate = mal.fake.gates["/v1/oauth2/token"] = asyncio.Event()  # answered once Kometa has refreshed
     process = await start_refresh(mal, config)
     await first_hit(mal.fake, "/v1/oauth2/token")
     # Kometa refreshes on its own meanwhile (it takes no lock): the old refresh token dies, new ones are saved.
@@ -71,6 +80,7 @@ async def test_a_refresh_refused_because_another_program_refreshed_meanwhile_is_
     for key in ("access_token", "refresh_token"):
         text = text.replace(str(old[key]), str(new[key]))
     config.write_text(text)
+    gate.set()
     _, err = await asyncio.wait_for(process.communicate(), 30)
     said = err.decode()
     assert process.returncode == 0, said

@@ -61,11 +61,13 @@ class Code:
 
 @dataclass
 class StandIn:
-    """Counts the requests to each path, answers scripted ones first (then `slow` ones late), serves @routes."""
+    """Counts the requests to each path, answers scripted ones first (then `slow` ones late, and gated ones
+once their gate opens), serves @routes."""
 
     hits: Counter[str] = field(default_factory=Counter)
     scripted: dict[str, list[Scripted]] = field(default_factory=dict)
     slow: dict[str, float] = field(default_factory=dict)  # path → seconds to wait before really answering
+    gates: dict[str, asyncio.Event] = field(default_factory=dict)  # path → answered once the event is set
     clock: Callable[[], float] = time.time  # what "now" is to the service
     _requests: asyncio.Condition | None = field(default=None, repr=False)
 
@@ -110,6 +112,9 @@ class StandIn:
                 status=answer.status, text=answer.body, content_type=answer.content_type, headers=answer.headers
             )
         await asyncio.sleep(self.slow.get(request.path, 0))
+        gate = self.gates.get(request.path)
+        if gate is not None:
+            await gate.wait()
         return await handler(request)
 
 
