@@ -27,7 +27,7 @@ from malcapture.ui import StderrReporter
 
 if TYPE_CHECKING:
     from malcapture.lifecycle import Job
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
 T = TypeVar("T")
 HELP_FLAGS = ("-h", "--help", "--version", "-V")
@@ -334,7 +334,7 @@ def _commands(group: typer.Typer, service: Service) -> None:
 
 
 def _io(reporter: StderrReporter) -> "Io":
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
     return Io(reporter, ask=_ask if terminal.is_terminal(0) else None)
 
@@ -352,7 +352,7 @@ def _login(service: Service, params: dict[str, Any]) -> None:
         _fail(f"use one of {', '.join(way.flag.name for way in chosen if way.flag)}, not several.", 2)
     opts = LoginOptions(config_path=path, service=service, verify=verify, way=next(iter(chosen), None), **given)
     result = _run(lambda: opts.service.code.login(opts, _io(reporter)))
-    if result.kept:
+    if result.declined:
         return
     account = result.account
     who = f"{opts.service.done} as {account.name}" if account else opts.service.done

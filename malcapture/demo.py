@@ -16,7 +16,7 @@ from pathlib import Path
 
 from malcapture import browser, lifecycle, standins
 from malcapture.login.contract import LoginResult
-from malcapture.login.session import Clock, Io, SystemClock
+from malcapture.login.io import Clock, Io, SystemClock
 from malcapture.services import SERVICES
 from malcapture.standins.base import Demo, beside
 from malcapture.ui import Reporter

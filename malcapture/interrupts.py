@@ -88,8 +88,7 @@ async def _cancelled_by_signals(work: Coroutine[Any, Any, T]) -> T:
     # Signals reach only the main thread (the tests also run the CLI on others).
     main = threading.current_thread() is threading.main_thread()
     previous = {signum: signal.getsignal(signum) for signum in _stopping()} if main else {}
-    for signum in previous:
-        loop.add_signal_handler(signum, stop, signum)
+    on_loop = {signum: _take(loop, signum, stop) for signum in previous}
     try:
         return await work
     except asyncio.CancelledError:
@@ -98,8 +97,21 @@ async def _cancelled_by_signals(work: Coroutine[Any, Any, T]) -> T:
         raise
     finally:
         for signum, handler in previous.items():
-            loop.remove_signal_handler(signum)
+            if on_loop[signum]:
+                loop.remove_signal_handler(signum)
             signal.signal(signum, handler)
+
+
+def _take(loop: Any, signum: int, stop: Any) -> bool:
+    """Let the loop take `signum` between two of its steps. Windows' event loops have no signal handlers
+    (NotImplementedError): there a plain handler hands the signal to the loop, which its self-pipe wakes.
+    True when the loop's own handler took it."""
+    try:
+        loop.add_signal_handler(signum, stop, signum)
+        return True
+    except NotImplementedError:
+        signal.signal(signum, lambda got, frame: loop.call_soon_threadsafe(stop, got))
+        return False
 
 
 def _handle(signum: int, frame: FrameType | None) -> None:

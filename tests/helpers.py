@@ -27,9 +27,9 @@ from ruamel.yaml import YAML
 from malcapture.config import kometa as kc
 from malcapture.config import save as ks
 from malcapture.login.contract import Credentials, Service
+from malcapture.login.io import Io
 from malcapture.login.paste import PasteReader
 from malcapture.login.ports import free_port
-from malcapture.login.session import Io
 from malcapture.services import MYANIMELIST as MAL
 from malcapture.services import PLEX, TRAKT
 from malcapture.standins.base import StandIn

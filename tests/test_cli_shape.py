@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 
+import pytest
+
 from malcapture import __version__
+from malcapture.cli import offered
+from malcapture.login.contract import Service, ServiceCode
+from malcapture.services import MYANIMELIST, SERVICES
 from tests.helpers import MalStandIn, run_cli, run_here, stored
 
 
@@ -65,3 +72,42 @@ async def test_an_unknown_command_is_named_not_handed_to_login() -> None:
     result = await run_here("frobnicate", "--help", env={"COLUMNS": "200", "TERM": "dumb"})
     assert result.code == 2
     assert "No such command 'frobnicate'" in result.err
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=[service.name for service in SERVICES])
+async def test_each_login_offers_exactly_the_options_of_its_ways(service: Service) -> None:
+    """The options a service's login has are those of its ways, its app and its settings; the others are
+    refused by name (a service without a redirect has no --redirect-uri)."""
+    words = service.command("login").split()[1:]
+    result = await run_here(*words, "--help", env={"COLUMNS": "200", "TERM": "dumb"})
+    shown = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", result.out)) - {"--help"}
+    names = {name.replace("print_block", "print").replace("_", "-") for name in offered(service)}
+    expected = {f"--{name}" for name in names - {"ctx", "as-json", "if-expiring-within"}}
+    expected -= {"--config", "--verbose", "--yes"} - shown  # spelled -c/-v/-y too: present either way
+    assert shown == expected, service.name
+    for option in {"--redirect-uri", "--client-secret", "--bind", "--link", "--manual", "--pin"} - shown:
+        refused = await run_here(*words, option, env={})
+        assert refused.code == 2
+        assert f"No such option: {option}" in refused.err
+
+
+def test_a_service_module_without_a_piece_is_refused_by_mypy_and_at_run_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mypy (make lint) needs this ignore: a ServiceCode without `stand_in` is a type error there. Were it not
+    # one, strict mypy would call the ignore unused and fail.
+    with pytest.raises(TypeError, match="stand_in"):
+        ServiceCode(  # type: ignore[call-arg]
+            sample="",
+            client=lambda setup: None,  # type: ignore[arg-type,return-value]
+            expiry=None,
+            owner=None,
+            authorize_url=None,
+            login=lambda opts, io: None,  # type: ignore[arg-type,return-value]
+            login_async=lambda opts, io: None,  # type: ignore[arg-type,return-value]
+        )
+    (tmp_path / "half_done_service.py").write_text("sample = ''\nclient = None\n")  # attributes, no CODE
+    monkeypatch.syspath_prepend(str(tmp_path))
+    service = dataclasses.replace(MYANIMELIST, module="half_done_service")
+    with pytest.raises(TypeError, match="must export CODE = ServiceCode"):
+        service.code  # noqa: B018

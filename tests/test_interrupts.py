@@ -32,6 +32,16 @@ SCRIPT = textwrap.dedent(
         finally:
             print("cleaned up", flush=True)
 
+    class WindowsLikeLoop(asyncio.SelectorEventLoop):  # as Windows' event loops: no signal handlers
+        def add_signal_handler(self, *args):
+            raise NotImplementedError
+
+    if sys.argv[1] == "windows":
+        class Policy(asyncio.DefaultEventLoopPolicy):
+            def new_event_loop(self):
+                return WindowsLikeLoop()
+
+        asyncio.set_event_loop_policy(Policy())
     interrupts.install()
     try:
         interrupts.run(work(sys.argv[1] == "held"))
@@ -71,6 +81,15 @@ async def test_a_signal_waits_for_the_step_then_cancels_the_work_which_unwinds(t
 async def test_a_signal_during_a_held_block_waits_for_its_end(tmp_path: Path) -> None:
     lines = await run_until_waiting_then(signal.SIGINT, "held", tmp_path / "go")
     assert lines == ["block ended", "cleaned up", "interrupted by Ctrl-C", "handler restored: True"]
+
+
+async def test_without_the_loops_signal_handlers_as_on_windows_a_signal_still_cancels_the_work(
+    tmp_path: Path,
+) -> None:
+    """Windows' event loops raise NotImplementedError for add_signal_handler: a plain handler hands the
+    signal to the loop instead (its self-pipe wakes it), with the same unwinding and the handler restored."""
+    lines = await run_until_waiting_then(signal.SIGINT, "windows", tmp_path / "go")
+    assert lines == ["step finished", "cleaned up", "interrupted by Ctrl-C", "handler restored: True"]
 
 
 async def test_docker_stop_ends_a_waiting_login_run_as_pid_1(mal: MalStandIn, config: Path) -> None:

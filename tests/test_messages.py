@@ -16,8 +16,9 @@ from malcapture import demo
 from malcapture.errors import UsageError
 from malcapture.login import start as loopback
 from malcapture.login.contract import LoginOptions
+from malcapture.login.io import Io
 from malcapture.login.paste import PasteReader
-from malcapture.login.session import Io
+from malcapture.services import SERVICES
 from malcapture.ui import StderrReporter, wrapped
 from tests.helpers import (
     MAL,
@@ -233,12 +234,12 @@ async def test_demo_plays_every_login_and_cleans_up(tmp_path: Path, monkeypatch:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     said = Recorder()
-    await demo.run(said, clock=FakeClock())  # the Trakt and Plex polls pass at once
+    await demo.run(said, clock=FakeClock())  # the polls pass at once
     text = "\n".join(said.lines)
-    assert text.count("Authorized as kometa_fan") == 2  # MyAnimeList, then Trakt
-    assert text.count("Signed in as kometa_fan") == 1  # then Plex
-    assert "`malcapture trakt check` would say: it belongs to kometa_fan." in text
-    assert "`malcapture plex check` would say: it belongs to kometa_fan." in text
+    assert text.count(" — saved to ") == len(SERVICES)
+    for service in SERVICES:
+        assert f"— {service.title}: " in text
+        assert f"`{service.command('check')}` would say: it belongs to " in text
     assert "No browser can open (there is no graphical display here" in text
     assert list(tmp_path.iterdir()) == []
 
@@ -249,7 +250,7 @@ async def test_the_demo_command_keeps_its_folder_when_asked(tmp_path: Path) -> N
     env.pop("WAYLAND_DISPLAY", None)
     result = await run_cli("demo", "--keep", env=env)
     assert result.code == 0, result.err
-    assert result.err.count("Authorized as kometa_fan") == 2
+    assert result.err.count(" — saved to ") == len(SERVICES)
     kept = list(tmp_path.iterdir())
     assert len(kept) == 1
     assert f"kept in {kept[0]}" in result.err

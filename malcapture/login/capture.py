@@ -13,10 +13,10 @@ from typing import Any, cast
 from malcapture import browser
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
 from malcapture.login.contract import LoginOptions, LoginResult, Service, Setup, TokenClient
+from malcapture.login.io import Io
 from malcapture.login.keep import Destination, keep_issued
 from malcapture.login.redirect import Authorized, Callback, Refused, parse_paste, read_callback
 from malcapture.login.server import CallbackServer, serving
-from malcapture.login.session import Io
 from malcapture.login.start import Started
 from malcapture.login.warm import warm
 

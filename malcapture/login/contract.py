@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from malcapture.config.place import Place, Want, Wants
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
@@ -212,4 +212,4 @@ class LoginResult(NamedTuple):
     saved_to: Path | None
     printed: bool = False  # --print: the section is on standard output
     changes: tuple[str, ...] = ()  # what the save changed, in words
-    kept: bool = False  # the user chose to keep tokens that still work
+    declined: bool = False  # nothing was issued: the user chose to keep the tokens that still work

@@ -11,8 +11,8 @@ from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
 from malcapture.errors import UsageError
 from malcapture.login.contract import Credentials, Service
+from malcapture.login.io import Ask
 from malcapture.login.redirect import INVISIBLE
-from malcapture.login.session import Ask
 from malcapture.ui import Reporter
 
 SPACES = re.compile(rf"[\s{INVISIBLE}]+")

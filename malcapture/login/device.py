@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TypeVar
 from malcapture import browser
 from malcapture.errors import MalcaptureError, TimedOut
 from malcapture.login.contract import LoginOptions, TokenClient
-from malcapture.login.session import Clock, Io
+from malcapture.login.io import Clock, Io
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:

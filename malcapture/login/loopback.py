@@ -11,7 +11,7 @@ from concurrent.futures import wait
 
 from malcapture import interrupts
 from malcapture.login.contract import LoginOptions, LoginResult
-from malcapture.login.session import Io
+from malcapture.login.io import Io
 from malcapture.login.start import start
 
 BROWSER_HEAD_START = 0.5  # seconds
@@ -21,7 +21,7 @@ def run(opts: LoginOptions, io: Io) -> LoginResult:
     """The whole login for a caller without an event loop (the CLI): asyncio loads after the browser opens."""
     started = start(opts, io)
     if started is None:
-        return LoginResult(None, None, kept=True)
+        return LoginResult(None, None, declined=True)
     # Let the browser command start before loading asyncio and aiohttp takes the CPU. Some commands
     # return only when the browser exits: no one clicks Allow that fast, and the kernel queues the redirect.
     wait([started.browser], timeout=BROWSER_HEAD_START)
@@ -35,4 +35,4 @@ async def login(opts: LoginOptions, io: Io) -> LoginResult:
     from malcapture.login.capture import complete
 
     started = start(opts, io)
-    return LoginResult(None, None, kept=True) if started is None else await complete(started, opts, io)
+    return LoginResult(None, None, declined=True) if started is None else await complete(started, opts, io)

@@ -12,7 +12,7 @@ from malcapture.config.place import Place, Wants
 from malcapture.errors import ConfigError, UsageError
 from malcapture.login.contract import Credentials, LoginOptions, Service, http_timeout
 from malcapture.login.credentials import credentials, prove, stored_expiry
-from malcapture.login.session import Io
+from malcapture.login.io import Io
 from malcapture.ui import Reporter
 
 

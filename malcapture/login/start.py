@@ -15,9 +15,9 @@ from malcapture.config.place import IfBlank, Wants
 from malcapture.errors import PortConflict, UsageError
 from malcapture.login import pkce, ports
 from malcapture.login.contract import LoginOptions
+from malcapture.login.io import Io
 from malcapture.login.prepare import Prepared, prepare
 from malcapture.login.redirect import RedirectTarget, is_loopback_host, target_for
-from malcapture.login.session import Io
 from malcapture.login.ways import PASTE
 
 

@@ -20,7 +20,7 @@ from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions, LoginResult
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
 URLS = (
     ("MALCAPTURE_OAUTH_URL", "https://myanimelist.net/v1/oauth2"),  # {base}/authorize, {base}/token

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
     from malcapture.login.contract import LoginOptions, LoginResult
     from malcapture.login.device import Approval, Pending
+    from malcapture.login.io import Io
     from malcapture.login.keep import Destination, Kept
-    from malcapture.login.session import Io
 
 URLS = (
     ("MALCAPTURE_PLEX_TV_URL", "https://plex.tv"),  # the API (/api/v2/...) and /link
@@ -60,7 +60,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     extra = {"url": IfBlank(opts.url)} if opts.url else None
     prepared = prepare(opts, io, extra)
     if prepared is None:
-        return LoginResult(None, None, kept=True)
+        return LoginResult(None, None, declined=True)
     config = prepared.config
     dest = Destination.of(opts, prepared, extra)
     identifier = client_identifier(dest.folder, io, create=not opts.print_block)

@@ -22,7 +22,7 @@ from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions, LoginResult
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
 URLS = (
     ("MALCAPTURE_SPOTIFY_ACCOUNTS_URL", "https://accounts.spotify.com"),  # /authorize, /api/token

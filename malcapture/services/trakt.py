@@ -25,9 +25,9 @@ from malcapture.tokens import TokenSet
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions, LoginResult
     from malcapture.login.device import Pending
+    from malcapture.login.io import Io
     from malcapture.login.keep import Destination, Kept
     from malcapture.login.prepare import Prepared
-    from malcapture.login.session import Io
 
 URLS = (
     ("MALCAPTURE_TRAKT_AUTH_URL", "https://auth.trakt.tv"),  # every /oauth/... request, since 2026
@@ -76,7 +76,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     if prepared is None:
         from malcapture.login.contract import LoginResult
 
-        return LoginResult(None, None, kept=True)
+        return LoginResult(None, None, declined=True)
     dest = Destination.of(opts, prepared)
     async with TraktClient(Setup(io.env, io.reporter.debug, prepared.creds, sleep=io.clock.sleep)) as client:
         if opts.chose(PIN_WAY):

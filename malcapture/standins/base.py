@@ -22,7 +22,7 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Method = TypeVar("Method", bound=Callable[..., Awaitable[web.StreamResponse]])
@@ -62,7 +62,7 @@ class Code:
 @dataclass
 class StandIn:
     """Counts the requests to each path, answers scripted ones first (then `slow` ones late, and gated ones
-once their gate opens), serves @routes."""
+    once their gate opens), serves @routes."""
 
     hits: Counter[str] = field(default_factory=Counter)
     scripted: dict[str, list[Scripted]] = field(default_factory=dict)

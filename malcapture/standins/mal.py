@@ -30,7 +30,7 @@ from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
 CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 INVALID_GRANT = (

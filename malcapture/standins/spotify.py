@@ -28,7 +28,7 @@ from malcapture.standins.mal import basic_credentials, play_browser
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions
-    from malcapture.login.session import Io
+    from malcapture.login.io import Io
 
 
 @dataclass
