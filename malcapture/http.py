@@ -258,7 +258,27 @@ def issued(
             f"{title} answered the {action} with HTTP 200 but without usable tokens ({exc.__class__.__name__}: {exc}).",
             "Try again in a few minutes.",
         ) from None
+    odd = _unsafe_value(tokens)
+    if odd:
+        raise UnusableTokens(
+            f"{title} answered the {action} with {odd}, which malcapture will not write into Kometa's config.",
+            f"Try again in a few minutes; if it persists, run `{again}` to authorize again.",
+            json.dumps(data, ensure_ascii=True),
+        )
     return tokens
+
+
+def _unsafe_value(tokens: TokenSet) -> str | None:
+    """What makes an issued value unfit for the config: a control character (a line break would add a line
+    of its own), or a `<<placeholder>>`, which Kometa would replace with a secret of the user's."""
+    from malcapture.config.placeholders import is_placeholder
+
+    for key, value in tokens.values.items():
+        if isinstance(value, str) and any(not ch.isprintable() for ch in value):
+            return f"a {key} holding a control character"
+        if is_placeholder(value):
+            return f"a {key} that Kometa would read as a <<placeholder>>"
+    return None
 
 
 def titled(page: str) -> str:

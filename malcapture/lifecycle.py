@@ -208,7 +208,7 @@ async def _refresh(job: Job, if_expiring_within: timedelta | None) -> RefreshRes
             return RefreshResult(False, expires, None)
         reporter.info(f"Refreshing: {describe_expiry(service, expires, now, 'the access token')}.")
     creds = credentials(service, job.client_id, job.client_secret, config, place, job.env, reporter, None)
-    prove(config, service, place, creds, job.env)  # a refusal now, before the refresh token is spent
+    prove(config, service, place, creds, job.env, reporter)  # a refusal now, before the refresh token is spent
     dest = Destination(service, config, place, creds, config.target.parent, verify=False, lock=False)
     async with service.code.client(_setup(config, job, creds)) as client:
         try:

@@ -5,9 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import textwrap
 from typing import Protocol, TextIO
+
+# What a terminal would act on rather than show: C0 and C1 controls (ESC starts every escape sequence) but
+# the line break, and the bidirectional overrides that reorder what is shown. Services' words reach the
+# terminal inside messages (names, errors, hints): these are shown as escapes, never sent raw.
+CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character a terminal would act on written as an escape (`\x1b`)."""
+    return CONTROLS.sub(lambda found: repr(found.group())[1:-1], text)
 
 
 class Reporter(Protocol):
@@ -28,6 +39,7 @@ class StderrReporter:
 
     def _write(self, text: str, wrap: bool = True) -> None:
         stream = self._stream or sys.stderr
+        text = printable(text)
         if wrap:
             text = wrapped(text, _columns(stream))
         with contextlib.suppress(OSError):  # a terminal that was closed (SIGHUP) takes no more messages

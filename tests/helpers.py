@@ -177,6 +177,14 @@ class Recorder:
         return "\n".join(self.lines + self.debugs)
 
 
+def browser_clicking_allow(url: str) -> bool:
+    """The user's browser, in this process: on a thread of its own, as a browser is a process of its own."""
+    from malcapture.standins.mal import play_browser
+
+    status, _ = asyncio.run(play_browser(url))
+    return status == 200
+
+
 def quiet_io(env: dict[str, str], no_input: int, clock: FakeClock | None = None, **more: Any) -> tuple[Io, Recorder]:
     """What a login touches, for a login run in the test's own event loop: what it says is recorded,
     standard input is `no_input` (a descriptor), no browser opens, and time is a FakeClock."""

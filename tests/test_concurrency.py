@@ -4,6 +4,7 @@ is no alarm, and a killed run leaves no lock behind."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import os
 import signal
@@ -163,3 +164,62 @@ def test_two_hard_linked_names_of_one_config_exclude_each_other(tmp_path: Path) 
         lock.exclusive(tmp_path / "container" / "config.yml", lambda said: None, 0.0),
     ):
         pass  # pragma: no cover - the lock is never had
+
+
+def nfs_flock(fd: int, operation: int) -> None:
+    """flock() as Linux emulates it on NFS: a byte-range lock, so an exclusive one needs a descriptor open for
+    writing (EBADF otherwise, a folder's included); then it excludes as a lock does."""
+    if operation & fcntl.LOCK_EX and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+        raise OSError(errno.EBADF, os.strerror(errno.EBADF))
+    REAL_FLOCK(fd, operation)
+
+
+REAL_FLOCK = fcntl.flock
+
+
+def test_on_nfs_the_file_is_locked_through_a_descriptor_open_for_writing(config: Path) -> None:
+    before = config.read_bytes()
+    # Held: a second run waits for it, and gives up when told to, with the config unchanged.
+    with (
+        lock.exclusive(config, print, flock=nfs_flock),
+        pytest.raises(ConfigError, match=r"kept .* locked"),
+        lock.exclusive(config, lambda said: None, 0.0),
+    ):
+        pass  # pragma: no cover - the lock is never had
+    assert config.read_bytes() == before  # opened for writing, nothing written
+
+
+def test_a_lock_that_cannot_be_had_is_refused_in_words_before_anything_is_spent(config: Path) -> None:
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    with pytest.raises(ConfigError, match=r"cannot be locked \(No locks available\)") as refused:
+        lock.check(config, flock=no_locks)
+    assert "nothing was spent" in refused.value.what
+    lock.check(config, flock=nfs_flock)  # NFS's locks can be had
+
+
+async def test_a_login_on_an_nfs_share_saves_and_one_without_locks_stops_before_the_browser(
+    mal: MalStandIn, config: Path, no_input: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real login in this process, with the OS's flock() playing NFS's: saved; with no locks at all, it
+    stops before MyAnimeList is asked for anything."""
+    from malcapture.login.contract import LoginOptions
+    from malcapture.services import MYANIMELIST
+    from tests.helpers import browser_clicking_allow, quiet_io
+
+    monkeypatch.setattr(fcntl, "flock", nfs_flock)
+    io, _ = quiet_io(mal.env(), no_input, open_browser=browser_clicking_allow, headless=lambda env: None)
+    opts = LoginOptions(config, MYANIMELIST, mal.app.client_id, mal.app.secret, redirect_uri=mal.redirect, yes=True)
+    result = await MYANIMELIST.code.login_async(opts, io)
+    assert result.saved_to == config.absolute()
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    before, asked = config.read_bytes(), mal.fake.hits["/v1/oauth2/authorize"]
+    with pytest.raises(ConfigError, match="cannot be locked"):
+        await MYANIMELIST.code.login_async(opts, io)
+    assert mal.fake.hits["/v1/oauth2/authorize"] == asked
+    assert config.read_bytes() == before

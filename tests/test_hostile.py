@@ -32,6 +32,7 @@ from tests.helpers import (
     FakeClock,
     MalStandIn,
     TraktStandIn,
+    browser_clicking_allow,
     fill,
     first_hit,
     free_port,
@@ -61,14 +62,6 @@ async def test_a_full_disk_during_a_refresh_prints_the_new_tokens_first(mal: Mal
     assert old["refresh_token"] not in mal.fake.refresh_tokens
     assert config.read_bytes() == before
     assert [p for p in tmpfs.iterdir() if p.name.startswith("malcapture-tokens")] == []  # no empty file left
-
-
-def browser_clicking_allow(url: str) -> bool:
-    """The user's browser, in this process: on a thread of its own, as a browser is a process of its own."""
-    from malcapture.standins.mal import play_browser
-
-    status, _ = asyncio.run(play_browser(url))
-    return status == 200
 
 
 # 4. The account check fails after the exchange: the tokens are the user's all the same.

@@ -159,8 +159,9 @@ async def test_a_login_saves_placeholder_tokens_into_dotenv(
         (folder / "config.yml").write_text(text)
         (folder / ".env").write_text(DOTENV[name])
         result = await login
-        assert result.saved_to == folder / "config.yml"
+        assert result.saved_to == folder / ".env"  # the config is byte for byte what it was: "saved to" says so
         assert (folder / "config.yml").read_text() == text  # the placeholders stay
+        assert not any(line.startswith("Changed line") for line in result.changes)
         values = dotenv_values(folder)
         fake = mal.fake if name == "mal" else trakt.fake
         assert values[f"KOMETA_{name.upper()}_REFRESH_TOKEN"] in fake.refresh_tokens  # never "saved" into nowhere

@@ -3,7 +3,7 @@
 Kometa turns every non-blank `KOMETA_NAME_PART` (or legacy `PMM_NAME_PART`) variable into a
 secret `name-part`, loads a `.env` beside the config without overriding the environment, and
 replaces `<<name-part>>` or `<<NAME_PART>>` inside any value. A new value for a placeholder goes
-into the `.env` line that defines it (dotenv_line, with_value), every other byte kept.
+into the `.env` line that defines it (dotenv_line; config/dotenv.py writes it), every other byte kept.
 """
 
 from __future__ import annotations
@@ -26,22 +26,15 @@ DOTENV_LINE = re.compile(
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """The small subset of .env syntax that docker compose and python-dotenv agree on."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return {}
-    return {found.group("name"): _unquoted(found.group("value")) for found in _lines(text) if found}
+    """Its variables as python-dotenv reads them (config/dotenv.py); none when there is no .env."""
+    from malcapture.config import dotenv
+
+    found = dotenv.read(path)
+    return found.values() if found is not None else {}
 
 
 def _lines(text: str) -> list[re.Match[str] | None]:
     return [DOTENV_LINE.match(line) for line in text.splitlines()]
-
-
-def _unquoted(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return re.split(r"\s+#", value, maxsplit=1)[0]
 
 
 def dotenv_line(text: str, placeholder: str) -> str | None:
@@ -57,22 +50,6 @@ def dotenv_line(text: str, placeholder: str) -> str | None:
             if name.upper().startswith(prefix) and _secret_name(name, prefix) in _names(wanted.group(1)):
                 found = name
     return found
-
-
-def with_value(text: str, name: str, value: str) -> str:
-    """`.env`'s text with the (last) line defining `name` set to `value`; every other byte kept."""
-    lines = text.splitlines(keepends=True)
-    for index in reversed(range(len(lines))):
-        found = DOTENV_LINE.match(lines[index].rstrip("\r\n"))
-        if found and found.group("name") == name:
-            old = found.group("value")
-            quote = old[0] if old[:1] in ("'", '"') and old[-1:] == old[:1] and len(old) >= 2 else ""
-            if not quote and not re.fullmatch(r"[A-Za-z0-9._~+/=:-]*", value):
-                quote = '"'
-            ending = lines[index][len(lines[index].rstrip("\r\n")) :]
-            lines[index] = f"{found.group('lead')}{name}={quote}{value}{quote}{ending}"
-            return "".join(lines)
-    raise KeyError(name)
 
 
 def _secret_name(variable: str, prefix: str) -> str:

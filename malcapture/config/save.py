@@ -17,19 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from malcapture.config import lock
+from malcapture.config import dotenv, lock
 from malcapture.config.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
+from malcapture.config.dotenv import DotEnv
 from malcapture.config.kometa import BOM, KometaConfig, advice_for, check_writable, parse, refuse_merged_section
 from malcapture.config.place import SPENT, Fill, IfBlank, Place, Set, Want, Wants, is_blank, new_value
-from malcapture.config.placeholders import (
-    PLACEHOLDER,
-    dotenv_line,
-    env_name,
-    is_placeholder,
-    kometa_secrets,
-    resolve,
-    with_value,
-)
+from malcapture.config.placeholders import PLACEHOLDER, dotenv_line, env_name, is_placeholder, kometa_secrets, resolve
 from malcapture.config.readback import has_anchors, section_window
 from malcapture.config.splice import Edit, Splicer, apply, block_lines
 from malcapture.errors import ConfigError
@@ -58,6 +51,13 @@ class Plan:
     changes: tuple[str, ...]
     edits: tuple[Edit, ...] = ()  # where in the old text
     held: tuple[Held, ...] = ()  # values that go into .env
+    dotenv: DotEnv | None = None  # the .env they go into, as read for this plan
+    dotenv_raw: bytes | None = field(default=None, repr=False)  # its new bytes
+    shadowed: tuple[str, ...] = ()  # variables of .env that this process's environment also sets
+
+    @property
+    def config_changes(self) -> bool:
+        return self.raw != self.config.raw
 
 
 class Saved(NamedTuple):
@@ -71,14 +71,24 @@ def plan_save(config: KometaConfig, place: Place, wants: Wants, env: Mapping[str
     refuse_merged_section(config, place.path[0])
     current = config.mapping(place.path)
     held: list[Held] = []
-    updates = _updates(config, current, wants, (), held, env)
+    found = dotenv.read(config.target.parent / ".env")  # once: for the plan and the write
+    updates = _updates(config, current, wants, (), held, env, found)
     nested = _nest(place.path[1:], updates)
     edits = Splicer(config.text, config.newline, config.documents == 1).section(config.root, place.path[0], nested)
     text = apply(config.text, edits)
     verify(config, text, edits, {place.path[0]: nested})
     raw = (BOM if config.raw.startswith(BOM) else b"") + text.encode("utf-8")
-    changes = describe_changes(config, place, text, edits, updates, current is None) + _told_held(config, place, held)
-    return Plan(config, updates, raw, changes, tuple(edits), tuple(held))
+    dotenv_raw = None
+    if held and found is not None:
+        dotenv_raw = found.raw
+        for value in held:
+            dotenv_raw = DotEnv(found.path, dotenv_raw, dotenv_raw.decode("utf-8-sig")).with_value(
+                value.variable, str(value.value)
+            )
+    changed = describe_changes(config, place, text, edits, updates, current is None) if raw != config.raw else ()
+    changes = changed + _told_held(config, place, held)
+    shadowed = tuple(h.variable for h in held if h.variable in env)
+    return Plan(config, updates, raw, changes, tuple(edits), tuple(held), found, dotenv_raw, shadowed)
 
 
 def _nest(path: tuple[str, ...], updates: dict[str, Any]) -> dict[str, Any]:
@@ -94,6 +104,7 @@ def _updates(
     keys: tuple[str, ...],
     held: list[Held],
     env: Mapping[str, str],
+    found: DotEnv | None,
 ) -> dict[str, Any]:
     """What changes, in the wants' order (Kometa's); `""` empties a value. A section that is not there
     (or empty) is written whole."""
@@ -101,12 +112,13 @@ def _updates(
     for key, want in wants.items():
         old = current.get(key) if current is not None else None
         if isinstance(want, Mapping):
-            updates[key] = _updates(config, old if isinstance(old, dict) else None, want, (*keys, key), held, env)
+            inner = old if isinstance(old, dict) else None
+            updates[key] = _updates(config, inner, want, (*keys, key), held, env, found)
         elif current is None:
             updates[key] = new_value(want)
         elif (new := _wanted(config, old, want, env)) is not None:
             if is_placeholder(old):
-                held.append(_held(config, (*keys, key), str(old), new))
+                held.append(_held(config, (*keys, key), str(old), new, found))
             else:
                 updates[key] = new
     return updates
@@ -126,12 +138,9 @@ def _wanted(config: KometaConfig, old: object, want: Want, env: Mapping[str, str
     return None
 
 
-def _held(config: KometaConfig, keys: tuple[str, ...], placeholder: str, value: Value) -> Held:
+def _held(config: KometaConfig, keys: tuple[str, ...], placeholder: str, value: Value, found: DotEnv | None) -> Held:
     dotenv = config.target.parent / ".env"
-    try:
-        text = dotenv.read_text("utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        text = ""
+    text = found.text if found is not None else ""
     whole = PLACEHOLDER.fullmatch(placeholder.strip()) is not None  # not `Bearer <<X>>`: that is not all of it
     variable = dotenv_line(text, placeholder) if whole else None
     if variable is None:
@@ -264,29 +273,50 @@ def save(
         plan = planned if planned is not None and fresh else plan_save(config, place, wants, env)
         planned = None
         try:
-            _write_held(config, plan.held, started)
-            replaced = None
-            if plan.raw != current:
-                replaced = replace_file(config.target, plan.raw, old=current, rename=rename, started=started)
+            _write_held(plan, started)
         except ChangedMeanwhile:
             continue
         except OSError as exc:
+            where = plan.dotenv.path if plan.dotenv else config.shown
+            raise ConfigError(f"Could not write {where}: {exc.strerror or exc}.", advice_for(exc)) from None
+        try:
+            replaced = None
+            if plan.raw != current:
+                replaced = replace_file(config.target, plan.raw, old=current, rename=rename, started=started)
+        except (ChangedMeanwhile, OSError) as exc:
+            _put_back_held(plan, started)  # neither file half-changed: the .env's old values come back
+            if isinstance(exc, ChangedMeanwhile):
+                continue
             raise ConfigError(f"Could not write {config.shown}: {exc.strerror or exc}.", advice_for(exc)) from None
         told = _where_backup(replaced) if replaced else ()
-        return Saved(config.shown, replaced.backup if replaced else None, plan.changes + told)
+        only_dotenv = plan.dotenv is not None and plan.dotenv_raw is not None and plan.raw == current
+        path = plan.dotenv.path if only_dotenv and plan.dotenv else config.shown
+        return Saved(path, replaced.backup if replaced else None, plan.changes + told)
     raise ConfigError(f"{config.shown} kept changing while malcapture tried to save into it.", "Run it again.")
 
 
-def _write_held(config: KometaConfig, held: tuple[Held, ...], started: float) -> None:
-    """The values the config holds as placeholders, into the `.env` lines Kometa reads them from."""
-    if not held:
+def _write_held(plan: Plan, started: float) -> None:
+    """The values the config holds as placeholders, into the `.env` lines Kometa reads them from (the .env
+    the plan read: ChangedMeanwhile if it is not that any more)."""
+    if plan.dotenv is None or plan.dotenv_raw is None:
         return
-    dotenv = Path(os.path.realpath(config.target.parent / ".env"))
-    old = dotenv.read_bytes()
-    text = old.decode("utf-8")
-    for value in held:
-        text = with_value(text, value.variable, str(value.value))
-    replace_file(dotenv, text.encode("utf-8"), old=old, started=started)
+    target = Path(os.path.realpath(plan.dotenv.path))
+    replace_file(target, plan.dotenv_raw, old=plan.dotenv.raw, started=started)
+
+
+def _put_back_held(plan: Plan, started: float) -> None:
+    """The .env as it was, after the config could not be written: a failure leaves neither file half-changed."""
+    if plan.dotenv is None or plan.dotenv_raw is None:
+        return
+    target = Path(os.path.realpath(plan.dotenv.path))
+    try:
+        replace_file(target, plan.dotenv.raw, old=plan.dotenv_raw, started=started)
+    except (OSError, ChangedMeanwhile) as exc:
+        raise ConfigError(
+            f"The new tokens were written into {plan.dotenv.path}, but {plan.config.shown} could not be written, "
+            f"and the old .env could not be put back ({exc}): the two files now disagree.",
+            f"The previous .env is kept as {target}.bak: put it back, or write the config's values yourself.",
+        ) from None
 
 
 def _read_again(config: KometaConfig) -> bytes:

@@ -24,12 +24,24 @@ def prove(
     place: Place,
     creds: Credentials | None,
     env: Mapping[str, str],
+    say: Reporter,
     extra: Wants | None = None,
 ) -> None:
-    """The save of tokens of the real shape works: refused now, with the reason, before anything is spent."""
+    """The save of tokens of the real shape works: refused now, with the reason, before anything is spent.
+    New values for `.env` that this process's environment also sets are said now too: Kometa's container
+    (docker compose's `env_file:`) keeps the old ones until it is made anew."""
     from malcapture.config.save import plan_save
 
-    plan_save(config, place, service.wants(service.code.stand_in(), creds, extra), env)
+    plan = plan_save(config, place, service.wants(service.code.stand_in(), creds, extra), env)
+    if plan.shadowed:
+        names = ", ".join(plan.shadowed)
+        say.warn(
+            f"{names} is set in this environment as well as in {config.target.parent / '.env'}: malcapture uses "
+            "the environment's value and writes the new one into .env, but a container that got its environment "
+            "from that .env (docker compose's env_file:) keeps the old value until it is made anew. After this, "
+            "run `docker compose up -d --force-recreate` (or restart Kometa outside Docker) — or keep these "
+            "tokens in config.yml instead of .env."
+        )
 
 
 def stored_expiry(config: KometaConfig, service: Service, place: Place, env: Mapping[str, str]) -> datetime | None:

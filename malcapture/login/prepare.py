@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from malcapture.config import kometa
+from malcapture.config import kometa, lock
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
 from malcapture.errors import ConfigError, UsageError
@@ -37,7 +37,9 @@ def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared 
         )
     creds = credentials(service, opts.client_id, opts.client_secret, config, place, io.env, io.reporter, io.ask)
     if config is not None and not opts.print_block:
-        prove(config, service, place, creds, io.env, extra)  # what the file would refuse, before a code is spent
+        prove(
+            config, service, place, creds, io.env, io.reporter, extra
+        )  # what the file would refuse, before a code is spent
         if not _replace_working_tokens(config, service, place, opts, io):
             return None
     return Prepared(config, creds, place)
@@ -48,6 +50,7 @@ def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
     if not opts.print_block:
         config = kometa.load(opts.config_path)
         kometa.check_writable(config)
+        lock.check(config.path)  # a lock that cannot be had here fails now, not after the code is spent
         return config
     if not opts.config_path.exists():
         return None
