@@ -194,6 +194,14 @@ UrlOption = Annotated[
         "--url", metavar="URL", help="The server to check the token against (filled in where the config has none)."
     ),
 ]
+ServerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        metavar="NAME",
+        help="The server to write into a blank url, by name, where the account has several [default: ask].",
+    ),
+]
 PortOption = Annotated[
     int | None,
     typer.Option(
@@ -215,7 +223,7 @@ def offered(service: Service) -> set[str]:
     if service.app is not None:
         names |= {"client_id", "client_secret"}
     if "url" in service.needs:
-        names |= {"url", "library"}
+        names |= {"url", "library", "server"}
     return names
 
 
@@ -287,6 +295,7 @@ def _commands(group: typer.Typer, service: Service) -> None:
         timeout: TimeoutOption = 300,
         url: UrlOption = None,
         library: LibraryOption = None,
+        server: ServerOption = None,
         port: PortOption = None,
         print_block: PrintOption = False,
         no_verify: NoVerifyOption = False,
@@ -363,6 +372,8 @@ def _login(service: Service, params: dict[str, Any]) -> None:
     reporter.info(f"{who} — saved to {result.saved_to}.")
     for line in result.changes:
         reporter.info(line)
+    for fact in account.facts if account else ():
+        reporter.info(fact)
     for note in account.notes if account else ():
         reporter.warn(note)
 

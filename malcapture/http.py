@@ -110,7 +110,9 @@ class HttpClient:
                 connection = await self._session.connector.connect(request, [], self._session.timeout)  # type: ignore[union-attr]
                 connection.release()
             except Exception as exc:  # whatever goes wrong here, the login must go on as it would have
-                self._log(f"warming a connection to {urlsplit(url).netloc} failed ({exc}); it will connect when needed")
+                self._log(
+                    f"warming a connection to {without_password(url)} failed ({exc}); it will connect when needed"
+                )
 
     async def keep_warm(self, urls: Sequence[str], every: float = KEEP_WARM) -> None:
         """warm(), again and again, until cancelled (while the user clicks, pastes or approves)."""
@@ -131,7 +133,7 @@ class HttpClient:
         fields = kwargs.get("data") or kwargs.get("json") or {}
         shown = " ".join(f"{k}={redact(str(v)) if k in SECRET_FIELDS else v}" for k, v in fields.items())
         for attempt in range(1, self._retries + 1):
-            self._log(f"{method} {url} {shown}".rstrip())
+            self._log(f"{method} {without_password(url)} {shown}".rstrip())
             try:
                 async with self._session.request(method, url, allow_redirects=False, **kwargs) as response:
                     answer = await _read(response, url, action)
@@ -157,7 +159,7 @@ class HttpClient:
 async def _read(response: aiohttp.ClientResponse, url: str, action: str) -> Answer:
     """The answer, read up to MAX_ANSWER bytes; a redirect is refused, never followed: it would carry the
     request's secrets (a refresh token, the client secret) to wherever it points."""
-    host = urlsplit(url).netloc
+    host = urlsplit(url).netloc.rsplit("@", 1)[-1]  # never a password in a message
     if 300 <= response.status < 400:
         where = response.headers.get("Location", "nowhere")
         raise ServiceError(
@@ -188,6 +190,15 @@ def _seconds(header: str) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def without_password(url: str) -> str:
+    """A URL as a log shows it: the password of its user (a reverse proxy's) replaced by ***."""
+    head, at, tail = url.partition("@")
+    if not at or "/" in head.split("://", 1)[-1] or ":" not in head.split("://", 1)[-1]:
+        return url
+    scheme, _, user = head.rpartition("://")
+    return f"{scheme}://{user.split(':', 1)[0]}:***@{tail}"
+
+
 def redacted(body: str) -> str:
     """An answer as -v shows it: every secret field cut to its first 6 characters, the whole to 300."""
     body = SECRET_JSON.sub(lambda m: f"{m.group(1)}{m.group(2)[:6]}…", body)
@@ -199,7 +210,7 @@ def unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
 
     import aiohttp
 
-    host = urlsplit(url).netloc
+    host = urlsplit(url).netloc.rsplit("@", 1)[-1]  # never a password in a message
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         reason = "its TLS certificate could not be verified (a proxy or a wrong clock?)"
     elif isinstance(exc, aiohttp.ClientConnectorError) and "name" in str(exc.os_error).lower():

@@ -156,8 +156,12 @@ async def check(job: Job) -> Report:
             expired = describe_expiry(service, expires, now, "the access token")
             raise ServiceError(f"{expired} — {exc.what}", exc.advice, exc.status) from None
         raise
+    if account.blocks:
+        raise ServiceError(account.blocks, f"Run `{service.command()}` to sign in again.", 403)
     for note in account.notes:
         job.reporter.warn(note)
+    for fact in account.facts:
+        job.reporter.info(fact)
     return Report(service, config.shown, account.name, expires, True, notes=account.notes)
 
 

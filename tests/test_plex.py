@@ -167,7 +167,7 @@ async def test_an_unreachable_server_is_a_warning(plex: PlexStandIn, tmp_path: P
     config.write_text(CONFIG)
     result, _ = await link_login(plex, config, no_input, url=f"http://127.0.0.1:{free_port()}")
     assert result.account is not None
-    assert any("could not be checked" in note and "Kometa may run elsewhere" in note for note in result.account.notes)
+    assert any("could not be reached" in note and "Kometa may run elsewhere" in note for note in result.account.notes)
     assert plex_section(config)["token"] in plex.fake.tokens
 
 

@@ -47,10 +47,13 @@ class App(NamedTuple):
 
 
 class Account(NamedTuple):
-    """Whose the tokens are, and what the user should know about them (a read-only server…)."""
+    """Whose the tokens are, and what the check found on the way."""
 
     name: str
-    notes: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # warnings: what the user should know although the token works
+    facts: tuple[str, ...] = ()  # what was found, in words (the server that takes the token, and why that one)
+    writes: Wants | None = None  # settings found to write with the tokens (a blank plex.url, a server's token)
+    blocks: str | None = None  # why Kometa would stop although the token is valid (a read-only token)
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
@@ -65,6 +68,7 @@ class Setup:
     backoff: float = 0.5  # seconds before a request that got no answer is tried again (then twice as long)
     sleep: Callable[[float], Awaitable[None]] | None = None  # the clock's wait (Io.clock.sleep); None: asyncio's
     wall: Callable[[], float] = time.time  # the clock's "now" in epoch seconds (Io.clock.wall), for expiries written
+    ask: Callable[[str, bool], str] | None = None  # a question at the terminal (a server to choose); None: none
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: no __eq__ to generate at start-up
@@ -201,6 +205,7 @@ class LoginOptions:
     url: str | None = None  # a server to check the token against (and to fill in where the config has none)
     library: str | None = None  # write into this library's settings instead of the root's
     port: int | None = None  # the loopback port to listen on, where the service lets malcapture choose
+    server: str | None = None  # the server to write, by name, where the account has several
 
     def chose(self, way: Way) -> bool:
         """Whether the user chose `way` with its flag."""

@@ -85,6 +85,11 @@ async def keep_issued(
         wants = dest.service.wants(got, dest.creds, dest.extra)
         block = config_block(dest.place, wants)
         account = await _checked(got, client, dest, block, wants, reporter, env, hold)
+        found = account.account.writes if account.account else None
+        if found:  # the check found what else to write (a server's URL): the save is worked out again
+            wants = {**wants, **found}
+            block = config_block(dest.place, wants)
+            account = _Checked(account.account, None)
         if dest.print_only or dest.config is None:
             reporter.block(block)
             hold.printed = True

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from malcapture.config.place import IfBlank
-from malcapture.errors import NetworkError, ServiceError, TimedOut
+from malcapture.errors import ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
 from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.login.ways import LINK
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from malcapture.login.device import Approval, Pending
     from malcapture.login.io import Io
     from malcapture.login.keep import Destination, Kept
+    from malcapture.services.plex_servers import Candidate
 
 URLS = (
     ("MALCAPTURE_PLEX_TV_URL", "https://plex.tv"),  # the API (/api/v2/...) and /link
@@ -44,6 +45,7 @@ READ_ONLY = (
     '"Plex Token is read only. Please get a new token": sign in as the server\'s owner or an admin.'
 )
 AGAIN = "Run `malcapture plex` again and sign in within the PIN's time."
+PROBE_DEADLINE = 3.0  # seconds for trying every connection of every server at once
 
 
 def login(opts: LoginOptions, io: Io) -> LoginResult:
@@ -57,7 +59,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     from malcapture.login.keep import Destination
     from malcapture.login.prepare import prepare
 
-    extra = {"url": IfBlank(opts.url)} if opts.url else None
+    extra = {"url": IfBlank(opts.url)}  # a section written anew has `url:` too, as Kometa's template
     prepared = prepare(opts, io, extra)
     if prepared is None:
         return LoginResult(None, None, declined=True)
@@ -67,8 +69,9 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     settings = {
         "url": opts.url or _setting(config, opts, io, "url"),
         "verify_ssl": _setting(config, opts, io, "verify_ssl"),
+        "server": opts.server,
     }
-    setup = Setup(io.env, io.reporter.debug, None, settings, dest.folder, sleep=io.clock.sleep)
+    setup = Setup(io.env, io.reporter.debug, None, settings, dest.folder, sleep=io.clock.sleep, ask=io.ask)
     async with PlexClient(setup, identifier) as client:
         if opts.chose(LINK) or io.headless(io.env) is not None:
             return (await _link(client, dest, opts, io)).result()
@@ -193,8 +196,11 @@ class PlexClient(HttpClient):
         super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff, sleep=setup.sleep)
         self.tv, self.app = urls(setup.env, *URLS)
         self.identifier = identifier or (client_identifier_read(setup.folder) if setup.folder else None) or "malcapture"
-        self.server = (setup.settings.get("url") or "").rstrip("/") or None
+        self.server = server_url(setup.settings.get("url"))
         self.verify_tls = str(setup.settings.get("verify_ssl") or "true").lower() not in ("false", "no", "0")
+        self.chosen = setup.settings.get("server")  # --server NAME
+        self.ask = setup.ask
+        self.probe_deadline = min(PROBE_DEADLINE, http_timeout(setup.env))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -253,12 +259,19 @@ class PlexClient(HttpClient):
         return TokenSet({"token": token}, access="token", refresh=None)
 
     async def verify(self, tokens: Mapping[str, object]) -> Account:
-        """Whose the token is (plex.tv), and whether the user's server takes it — asked at the same time."""
+        """Whose the token is (plex.tv), and the server Kometa will use with it: the one at plex.url, asked at
+        the same time; or, where plex.url is blank, the one found among the account's servers."""
         import asyncio
 
+        from malcapture.services import plex_servers
+
         token = str(tokens["token"])
-        user, notes = await asyncio.gather(self._user(token), self._server(token))
-        return Account(user, notes)
+        if self.server is None:
+            user, servers = await asyncio.gather(self._user(token), self.servers(token))
+            said = await plex_servers.fill_blank_url(self, token, servers)
+        else:
+            user, said = await asyncio.gather(self._user(token), plex_servers.at_configured_url(self, token))
+        return Account(user, said.notes, said.facts, said.writes, said.blocks)
 
     async def _user(self, token: str) -> str:
         headers = {**self.headers, "X-Plex-Token": token}
@@ -268,33 +281,87 @@ class PlexClient(HttpClient):
         data = json_object(answer, SERVICE.title, "account check")
         return str(data.get("username") or data.get("title") or f"Plex user {data.get('id', '?')}")
 
-    async def _server(self, token: str) -> tuple[str, ...]:
-        """The server at plex.url with this token, as Kometa asks it at start-up: a 401 is an error, an
-        unreachable server a note (Kometa may run on another network), a read-only token a note."""
-        if self.server is None:
-            return ("no plex.url to check the token against: pass --url to check it and fill it in.",)
-        headers = {"X-Plex-Token": token, "X-Plex-Client-Identifier": self.identifier, "X-Plex-Product": PRODUCT}
+    async def servers(self, token: str) -> list[Candidate] | None:
+        """Every connection of every server of the account (plex.tv's resources); None when plex.tv will not say."""
+        import json
+
+        from malcapture.services.plex_servers import candidates
+
+        url = f"{self.tv}/api/v2/resources?includeHttps=1&includeRelay=1&includeIPv6=1"
+        headers = {**self.headers, "X-Plex-Token": token}
         try:
-            answer = await self.send(
-                "GET", f"{self.server}/", "server check", idempotent=True, headers=headers, ssl=self.verify_tls
-            )
-        except NetworkError as exc:
-            return (
-                f"the Plex server could not be checked ({exc.what}) — the token is kept; Kometa may run elsewhere.",
-            )
-        if answer.status in (401, 403):
-            raise ServiceError(
-                f"the Plex server at {self.server} refuses this token (HTTP {answer.status}): Kometa would stop "
-                'with "Plex token is invalid".',
-                "Sign in with an account that has access to that server (its owner, or a user it is shared with), "
-                "or check plex.url.",
-                answer.status,
-            )
-        if answer.status != 200:
-            return (f"the Plex server at {self.server} answered HTTP {answer.status}; the token is kept.",)
-        root = _xml_root(answer.body)
-        self._log(f"the Plex server {root.get('friendlyName') if root is not None else '?'} takes the token")
-        return () if root is not None and root.get("allowSync") == "1" else (READ_ONLY,)
+            answer = await self.send("GET", url, "server list", idempotent=True, headers=headers)
+            listed = json.loads(answer.body) if answer.status == 200 else None
+        except (ServiceError, ValueError) as exc:
+            self._log(f"plex.tv's server list could not be read: {exc}")
+            return None
+        return candidates(listed) if isinstance(listed, list) else None
+
+    async def identity(self, url: str) -> str | None:
+        """The machineIdentifier the server at `url` says it has (no token needed), or None if none answers in time."""
+        import asyncio
+
+        import aiohttp
+
+        assert self._session is not None
+        deadline = aiohttp.ClientTimeout(total=self.probe_deadline)
+        try:
+            async with self._session.get(
+                f"{url}/identity", timeout=deadline, ssl=self.verify_tls, allow_redirects=False
+            ) as response:
+                body = (await response.content.read(65536)).decode("utf-8", "replace")
+                status = response.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as exc:
+            self._log(f"  {shown_url(url)}: no answer ({type(exc).__name__})")
+            return None
+        root = _xml_root(body) if status == 200 else None
+        self._log(f"  {shown_url(url)}: HTTP {status}")
+        return root.get("machineIdentifier") if root is not None else None
+
+    async def at(self, url: str, token: str) -> Answer:
+        """`GET {url}/` with the token, as Kometa asks its server at start-up."""
+        headers = {"X-Plex-Token": token, "X-Plex-Client-Identifier": self.identifier, "X-Plex-Product": PRODUCT}
+        return await self.send("GET", f"{url}/", "server check", idempotent=True, headers=headers, ssl=self.verify_tls)
+
+
+def server_url(text: str | None) -> str | None:
+    """plex.url as Kometa will use it, checked before anything is asked of plex.tv: a URL this machine's HTTP
+    client can open (`http://[127.0.0.1]:32400` cannot), without a trailing slash."""
+    from urllib.parse import urlsplit
+
+    from malcapture.errors import UsageError
+
+    url = (text or "").strip().rstrip("/")
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a port that is not a number)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        if valid and parts.netloc.startswith("[") is not (":" in (parts.hostname or "")):
+            valid = False
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UsageError(
+            f"plex.url {shown_url(url)!r} is not a URL Kometa can open.",
+            "Write the server's address as http://HOST:32400 (an IPv6 address in brackets, [::1]), or pass --url.",
+        )
+    return url
+
+
+def shown_url(url: str) -> str:
+    """A URL as messages show it: a password in it (a reverse proxy's) replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be read)"
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def client_identifier_read(folder: Path) -> str | None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
@@ -73,6 +74,19 @@ class FakePlex(StandIn):
     pins: dict[int, Pin] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # token → the device (client identifier) it was made for
     revoked: set[str] = field(default_factory=set)
+    servers: list[Resource] = field(default_factory=list)  # what /api/v2/resources lists for the account
+
+    def publish(
+        self, server: FakePlexServer, *connections: Connection, owned: bool = True, name: str | None = None
+    ) -> Resource:
+        """List `server` among the account's resources, reached at `connections`; a shared one gets a token of
+        its own, which that server takes (the account's token it refuses, as a shared server does)."""
+        token = None if owned else secrets.token_urlsafe(15)[:20]
+        if token is not None:
+            server.access_tokens.add(token)
+        resource = Resource(name or server.name, server.machine, owned, token, list(connections))
+        self.servers.append(resource)
+        return resource
 
     def sign_in(self, code: str, user: str | None = None) -> str:
         """What the user does at app.plex.tv or plex.tv/link: the PIN with this code gets a token."""
@@ -119,6 +133,16 @@ class FakePlex(StandIn):
             return _answer(request, {"errors": [{"code": 1001, "message": "User could not be authenticated"}]}, 401)
         user = {"id": 4242, "uuid": "d0f1c2", "username": self.user, "title": self.user, "email": "fan@example.org"}
         return _answer(request, user, 200)
+
+    @route("GET", "/api/v2/resources")
+    async def resources(self, request: web.Request) -> web.StreamResponse:
+        """The account's devices; servers provide `server`. An owned server's accessToken is the account's."""
+        token = request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token", "")
+        if token not in self.tokens or token in self.revoked:
+            return _answer(request, {"errors": [{"code": 1001, "message": "User could not be authenticated"}]}, 401)
+        listed = [resource.answer(token) for resource in self.servers]
+        player = {"name": "Phone", "provides": "player", "owned": True, "connections": [], "clientIdentifier": "p1"}
+        return web.json_response([*listed, player])
 
     @route("GET", "/auth")
     async def sign_in_page(self, request: web.Request) -> web.StreamResponse:
@@ -174,18 +198,75 @@ if (AUTO) { form.submit(); }
 """
 
 
+class Connection(NamedTuple):
+    """One way plex.tv says a server can be reached."""
+
+    uri: str
+    local: bool = True
+    relay: bool = False
+
+    def answer(self) -> dict[str, Any]:
+        parts = urlsplit(self.uri)
+        return {
+            "protocol": parts.scheme,
+            "address": parts.hostname,
+            "port": parts.port,
+            "uri": self.uri,
+            "local": self.local,
+            "relay": self.relay,
+            "IPv6": ":" in (parts.hostname or ""),
+        }
+
+
+@dataclass
+class Resource:
+    name: str
+    machine: str
+    owned: bool
+    token: str | None  # a shared server's own token (an owned one's is the account's)
+    connections: list[Connection]
+
+    def answer(self, account_token: str) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "product": "Plex Media Server",
+            "provides": "server",
+            "clientIdentifier": self.machine,
+            "owned": self.owned,
+            "accessToken": self.token or account_token,
+            "publicAddressMatches": True,
+            "presence": True,
+            "connections": [connection.answer() for connection in self.connections],
+        }
+
+
 @dataclass
 class FakePlexServer(StandIn):
     """A Plex Media Server: it takes the tokens plex.tv made for accounts it is shared with."""
 
     plex: FakePlex = field(default_factory=FakePlex)
     name: str = "Living room"
+    machine: str = field(default_factory=lambda: secrets.token_hex(20))
     allow_sync: str = "1"  # "0": this account's token is read only here
     refused: set[str] = field(default_factory=set)  # accounts' tokens it answers 401
+    shared: bool = False  # the account's own tokens are refused: only its access_tokens are taken
+    access_tokens: set[str] = field(default_factory=set)  # its own tokens for the accounts it is shared with
 
     def _takes(self, request: web.Request) -> bool:
         token = request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token", "")
-        return token in self.plex.tokens and token not in self.refused
+        if token in self.access_tokens:
+            return True
+        return token in self.plex.tokens and token not in self.refused and not self.shared
+
+    @route("GET", "/identity")
+    async def identity(self, request: web.Request) -> web.StreamResponse:
+        """What a server says of itself to anyone: no token needed."""
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<MediaContainer size="0" claimed="1" machineIdentifier="{self.machine}" version="1.41.3.9314">\n'
+            "</MediaContainer>\n"
+        )
+        return web.Response(text=xml, content_type="text/xml")
 
     @route("GET", "/")
     async def root(self, request: web.Request) -> web.StreamResponse:
@@ -197,7 +278,7 @@ class FakePlexServer(StandIn):
             "size": "3",
             "allowSync": self.allow_sync,
             "friendlyName": self.name,
-            "machineIdentifier": "a1b2c3d4e5",
+            "machineIdentifier": self.machine,
             "myPlexUsername": self.plex.user,
             "version": "1.41.3.9314",
         }

@@ -1,0 +1,338 @@
+"""Finding the user's Plex server for `plex.url`: plex.tv lists the account's servers and how each can be
+reached; every candidate is tried from this machine at once, with a short deadline, and those that answer
+are ranked as Plex's own clients rank them (python-plexapi): local before remote before relay, https before
+http, then the fastest.
+
+Each connection is tried twice: as plex.tv names it (`uri`, a `*.plex.direct` https name whose certificate
+fits) and as its plain `http://address:port` (what works when that name does not resolve here). A server
+answers `GET /identity` without a token; its `machineIdentifier` must be the one plex.tv listed, so a
+different server on the same address is not taken for it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+PROBE_DEADLINE = 3.0  # seconds for all the tries together: a local server answers in milliseconds
+DOCKER = ipaddress.ip_network("172.16.0.0/12")
+
+
+class Candidate(NamedTuple):
+    """One way to reach one server."""
+
+    server: str  # its name
+    machine: str  # its machineIdentifier
+    owned: bool
+    token: str  # the token this account uses there (a shared server's own)
+    url: str
+    local: bool
+    relay: bool
+    address: str
+
+    @property
+    def https(self) -> bool:
+        return self.url.startswith("https://")
+
+
+class Answered(NamedTuple):
+    candidate: Candidate
+    ms: int
+
+    def describe(self) -> str:
+        c = self.candidate
+        where = "relay" if c.relay else "local" if c.local else "remote"
+        owner = "owned" if c.owned else "shared with you"
+        return f"{c.server} ({owner}, {where}, {'https' if c.https else 'http'}, answered in {self.ms} ms): {c.url}"
+
+
+def candidates(resources: object) -> list[Candidate]:
+    """The servers' connections in plex.tv's answer to /api/v2/resources, each as named and as plain http."""
+    found: list[Candidate] = []
+    seen: set[tuple[str, str]] = set()
+    for resource in resources if isinstance(resources, list) else []:
+        if not isinstance(resource, dict) or "server" not in str(resource.get("provides", "")).split(","):
+            continue
+        name, machine = str(resource.get("name") or "?"), str(resource.get("clientIdentifier") or "")
+        owned, token = bool(resource.get("owned")), str(resource.get("accessToken") or "")
+        for connection in resource.get("connections") or []:
+            if not isinstance(connection, dict):
+                continue
+            for url in _urls(connection):
+                if (machine, url) not in seen:
+                    seen.add((machine, url))
+                    local, relay = bool(connection.get("local")), bool(connection.get("relay"))
+                    address = str(connection.get("address") or "")
+                    found.append(Candidate(name, machine, owned, token, url, local, relay, address))
+    return found
+
+
+def _urls(connection: Mapping[str, Any]) -> list[str]:
+    urls = []
+    uri = str(connection.get("uri") or "").rstrip("/")
+    if uri.startswith(("http://", "https://")):
+        urls.append(uri)
+    address, port = str(connection.get("address") or ""), connection.get("port")
+    if address and isinstance(port, int) and 0 < port < 65536:
+        host = f"[{address}]" if ":" in address else address
+        urls.append(f"http://{host}:{port}")
+    return urls
+
+
+async def answering(
+    found: Sequence[Candidate], identity: Callable[[str], Awaitable[str | None]], now: Callable[[], float]
+) -> list[Answered]:
+    """Those of `found` whose server answers as itself, all tried at once; ranked best first."""
+    import asyncio
+
+    async def attempt(candidate: Candidate) -> Answered | None:
+        started = now()
+        machine = await identity(candidate.url)
+        if machine is None or (candidate.machine and machine != candidate.machine):
+            return None
+        return Answered(candidate, max(0, round((now() - started) * 1000)))
+
+    tried = await asyncio.gather(*(attempt(candidate) for candidate in found))
+    return rank([answer for answer in tried if answer is not None])
+
+
+def rank(answers: Sequence[Answered]) -> list[Answered]:
+    """As Plex's clients choose: local before remote before relay, https before http, then the fastest."""
+    return sorted(answers, key=lambda a: (a.candidate.relay, not a.candidate.local, not a.candidate.https, a.ms))
+
+
+def by_server(answers: Sequence[Answered]) -> dict[str, list[Answered]]:
+    """The answers of each server (by machineIdentifier), best first, servers in their best answer's order."""
+    grouped: dict[str, list[Answered]] = {}
+    for answer in answers:
+        grouped.setdefault(answer.candidate.machine, []).append(answer)
+    return grouped
+
+
+def reach_note(candidate: Candidate) -> str | None:
+    """What an address tells of where it can be reached from."""
+    try:
+        address = ipaddress.ip_address(candidate.address)
+    except ValueError:
+        return None
+    if address.version == 4 and address in DOCKER:
+        return f"{candidate.address} is a Docker bridge address: only that Docker host (and its containers) reach it"
+    if address.is_link_local:
+        return f"{candidate.address} is a link-local address: only that network segment reaches it"
+    return None
+
+
+def same_server(url: str, found: Sequence[Candidate]) -> str | None:
+    """The machineIdentifier of the listed server one of whose connections `url` is, if any."""
+    wanted = _host_port(url)
+    return next((c.machine for c in found if _host_port(c.url) == wanted), None)
+
+
+def _host_port(url: str) -> tuple[str, int] | None:
+    try:
+        parts = urlsplit(url)
+        return (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return None
+
+
+class Said(NamedTuple):
+    """What the server check found, for the Account (login/contract.py)."""
+
+    notes: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    writes: dict[str, Any] | None = None
+    blocks: str | None = None
+
+
+SHARED = (
+    "{name} is shared with you: its owner can revoke this access at any time. Kometa uses the server's own "
+    "token for you (from plex.tv's list), not your account's, which a shared server refuses."
+)
+RELAY_ONLY = (
+    "the only connection to {name} that answers from here is Plex's relay, which is slow and capped: Kometa works "
+    "through it, but turn on Remote Access on the server, or run Kometa where the server is local."
+)
+
+
+async def at_configured_url(client: Any, token: str) -> Said:
+    """The server at plex.url (or --url) with the token: its name and whether it allows sync; a shared server's
+    own token when it refuses the account's; where it cannot be reached, another connection that answers."""
+    from malcapture.errors import NetworkError, ServiceError
+    from malcapture.services.plex import shown_url
+
+    url = client.server
+    try:
+        answer = await client.at(url, token)
+    except NetworkError as exc:
+        return Said(notes=(await _unreachable(client, token, url, exc.what),))
+    except ServiceError as exc:
+        if exc.status is not None and 300 <= exc.status < 400:
+            where = exc.what.split(" to ", 1)[-1].split(";", 1)[0]
+            note = f"plex.url {shown_url(url)} redirects to {where}: write that address into plex.url."
+            return Said(notes=(note,), blocks=note)
+        raise
+    if answer.status in (401, 403):
+        shared = await _shared_token(client, token, url)
+        if shared is not None:
+            return shared
+        raise ServiceError(
+            f"the Plex server at {shown_url(url)} refuses this token (HTTP {answer.status}): Kometa would stop "
+            'with "Plex token is invalid".',
+            "Run `malcapture plex` and sign in with an account that has access to that server (its owner, or a "
+            "user it is shared with), or check plex.url.",
+            answer.status,
+        )
+    return _from_root(answer, url)
+
+
+async def fill_blank_url(client: Any, token: str, servers: list[Candidate] | None) -> Said:
+    """A blank plex.url: the best answering connection of the one server (or the one chosen), to write."""
+    import time
+
+    if servers is None:
+        return Said(
+            notes=(
+                "plex.url is blank, and plex.tv's list of your servers could not be read: write the "
+                "server's address into plex.url, or pass --url.",
+            )
+        )
+    if not servers:
+        return Said(
+            notes=(
+                "plex.url is blank, and plex.tv lists no Plex Media Server for this account: write the "
+                "server's address into plex.url, or pass --url.",
+            )
+        )
+    answers = await answering(servers, client.identity, time.monotonic)
+    grouped = by_server(answers)
+    if not grouped:
+        return Said(notes=(_none_answered(servers),))
+    picked, why = await _choose(client, grouped, servers)
+    if picked is None:
+        return Said(notes=(why,))
+    best = picked[0]
+    said = _from_root(await client.at(best.candidate.url, best.candidate.token), best.candidate.url)
+    writes: dict[str, Any] = {"url": _if_blank(best.candidate.url)}
+    notes = said.notes
+    if not best.candidate.owned:
+        writes["token"] = _set(best.candidate.token)
+        notes += (SHARED.format(name=best.candidate.server),)
+    if best.candidate.relay:
+        notes += (RELAY_ONLY.format(name=best.candidate.server),)
+    fact = f"plex.url was blank: {best.describe()}, {why}."
+    return Said(notes, (fact, *said.facts), writes, said.blocks)
+
+
+async def _choose(
+    client: Any, grouped: dict[str, list[Answered]], servers: list[Candidate]
+) -> tuple[list[Answered] | None, str]:
+    """The server to write (its answers) and why; None and what to do where it cannot be told."""
+    import asyncio
+
+    options = list(grouped.values())
+    names = ", ".join(f"{answers[0].candidate.server!r}" for answers in options)
+    if client.chosen:
+        wanted = str(client.chosen).strip().lower()
+        match = [answers for answers in options if answers[0].candidate.server.lower() == wanted]
+        if match:
+            return match[0], "chosen with --server"
+        return None, f"no server named {client.chosen!r} answers from here (these do: {names}); plex.url stays blank."
+    if len(options) == 1:
+        return options[0], "the one server of yours that answers from here"
+    if client.ask is None:
+        listed = "; ".join(answers[0].describe() for answers in options)
+        return None, (
+            f"plex.url stays blank: several servers answer ({listed}). Pass --server NAME to choose one, or "
+            "write its address into plex.url."
+        )
+    lines = [f"  {n}. {answers[0].describe()}" for n, answers in enumerate(options, 1)]
+    question = (
+        "Several Plex servers answer from here:\n"
+        + "\n".join(lines)
+        + f"\nWhich one should Kometa use? [1-{len(options)}]"
+    )
+    while True:
+        answer = (await asyncio.to_thread(client.ask, question, False)).strip()
+        if not answer:
+            return None, "none was chosen: plex.url stays blank (pass --server NAME, or write its address there)."
+        if answer.isdigit() and 1 <= int(answer) <= len(options):
+            return options[int(answer) - 1], "chosen at the terminal"
+
+
+def _none_answered(servers: list[Candidate]) -> str:
+    tried = ", ".join(sorted({c.url for c in servers}))
+    reach = "; ".join(note for note in {reach_note(c) for c in servers} if note)
+    return (
+        f"plex.url stays blank (the token is saved): none of your servers answered from here within "
+        f"{PROBE_DEADLINE:g} seconds — tried {tried}."
+        + (f" ({reach}.)" if reach else "")
+        + " If Kometa runs on another machine, write the address it reaches the server at into plex.url."
+    )
+
+
+async def _unreachable(client: Any, token: str, url: str, what: str) -> str:
+    import time
+
+    from malcapture.services.plex import shown_url
+
+    said = f"the Plex server at {shown_url(url)} could not be reached from here ({what}) — the token is kept"
+    servers = await client.servers(token) or []
+    machine = same_server(url, servers)
+    mine = [c for c in servers if machine is None or c.machine == machine]
+    answers = await answering(mine, client.identity, time.monotonic) if mine else []
+    if answers:
+        return (
+            f"{said}. {answers[0].describe()} answers: if Kometa runs here, write that into plex.url (or pass "
+            f"--url {answers[0].candidate.url} to replace it)."
+        )
+    return f"{said}; Kometa may run elsewhere."
+
+
+async def _shared_token(client: Any, token: str, url: str) -> Said | None:
+    """A shared server refuses the account's token: with the server's own token from plex.tv's list, if it takes it."""
+    servers = await client.servers(token) or []
+    machine = same_server(url, servers)
+    own = next((c for c in servers if c.machine == machine and not c.owned and c.token and c.token != token), None)
+    if own is None:
+        return None
+    answer = await client.at(url, own.token)
+    if answer.status != 200:
+        return None
+    said = _from_root(answer, url)
+    return said._replace(writes={"token": _set(own.token)}, notes=(*said.notes, SHARED.format(name=own.server)))
+
+
+def _from_root(answer: Any, url: str) -> Said:
+    """The server's answer to `GET /`: its name, and whether this token may sync (Kometa stops otherwise)."""
+    from malcapture.services.plex import READ_ONLY, _xml_root, shown_url
+
+    if answer.status != 200:
+        note = (
+            f"the server at {shown_url(url)} answered HTTP {answer.status}, not as a Plex Media Server does: Kometa "
+            'would stop with "Plex URL is probably invalid". Check plex.url.'
+        )
+        return Said(notes=(note,), blocks=note)
+    root = _xml_root(answer.body)
+    name = root.get("friendlyName") if root is not None else None
+    sync = root is not None and root.get("allowSync") == "1"
+    fact = f"The Plex server {name or '(unnamed)'} at {shown_url(url)} takes the token" + (
+        " and allows sync." if sync else " but does not allow sync."
+    )
+    if not sync:
+        return Said(notes=(READ_ONLY,), facts=(fact,), blocks=READ_ONLY)
+    return Said(facts=(fact,))
+
+
+def _if_blank(value: str) -> Any:
+    from malcapture.config.place import IfBlank
+
+    return IfBlank(value)
+
+
+def _set(value: str) -> Any:
+    from malcapture.config.place import Set
+
+    return Set(value)
