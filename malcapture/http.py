@@ -111,7 +111,7 @@ class HttpClient:
                 connection.release()
             except Exception as exc:  # whatever goes wrong here, the login must go on as it would have
                 self._log(
-                    f"warming a connection to {without_password(url)} failed ({exc}); it will connect when needed"
+                    f"warming a connection to {_host(url)} failed ({exc}); it will connect when needed"
                 )
 
     async def keep_warm(self, urls: Sequence[str], every: float = KEEP_WARM) -> None:
@@ -159,7 +159,7 @@ class HttpClient:
 async def _read(response: aiohttp.ClientResponse, url: str, action: str) -> Answer:
     """The answer, read up to MAX_ANSWER bytes; a redirect is refused, never followed: it would carry the
     request's secrets (a refresh token, the client secret) to wherever it points."""
-    host = urlsplit(url).netloc.rsplit("@", 1)[-1]  # never a password in a message
+    host = _host(url)
     if 300 <= response.status < 400:
         where = response.headers.get("Location", "nowhere")
         raise ServiceError(
@@ -190,6 +190,11 @@ def _seconds(header: str) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
+def _host(url: str) -> str:
+    """`host:port` of a URL, for messages: never its user or password."""
+    return urlsplit(url).netloc.rsplit("@", 1)[-1]
+
+
 def without_password(url: str) -> str:
     """A URL as a log shows it: the password of its user (a reverse proxy's) replaced by ***."""
     head, at, tail = url.partition("@")
@@ -210,7 +215,7 @@ def unreachable(url: str, action: str, exc: BaseException) -> NetworkError:
 
     import aiohttp
 
-    host = urlsplit(url).netloc.rsplit("@", 1)[-1]  # never a password in a message
+    host = _host(url)
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         reason = "its TLS certificate could not be verified (a proxy or a wrong clock?)"
     elif isinstance(exc, aiohttp.ClientConnectorError) and "name" in str(exc.os_error).lower():

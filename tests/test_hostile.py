@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import shutil
 import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from aiohttp import web
 from ruamel.yaml import YAML
 
 from malcapture.errors import ServiceError, TimedOut
-from malcapture.login.contract import Credentials, LoginOptions, Setup
+from malcapture.login.contract import Account, Credentials, LoginOptions, Setup
 from malcapture.login.guard import Guard
 from malcapture.login.pages import success
 from malcapture.login.ports import claim
@@ -28,6 +30,7 @@ from malcapture.services.mal import MalClient
 from malcapture.standins.base import Scripted, serve_app
 from tests.helpers import (
     MAL,
+    PLEX,
     TRAKT,
     FakeClock,
     MalStandIn,
@@ -36,6 +39,7 @@ from tests.helpers import (
     fill,
     first_hit,
     free_port,
+    needs_root,
     quiet_io,
     run_cli,
     run_here,
@@ -411,3 +415,83 @@ async def test_expiry_words_fit_the_token(mal: MalStandIn, config: Path) -> None
     result = await run_here("refresh", "-c", str(config), "--if-expiring-within", "7d", env=mal.env())
     assert result.code == 0
     assert "No refresh needed: the access token expires after the year 9999" in result.err
+
+
+# Round two: another local user reads the start address and races a browser that was not yet running.
+async def test_another_users_program_gets_nothing_from_the_start_address(
+    mal: MalStandIn, config: Path, tmp_path: Path
+) -> None:
+    """The attacker (another uid) opens the one-time address first: it is refused, the login is not stopped,
+    and the user's own browser, when it comes, is sent on and finishes the login."""
+    needs_root()
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("needs setpriv to run a program as another user")
+    record, go = tmp_path / "argv", tmp_path / "go"
+    browser = tmp_path / "browser"  # a browser that starts slowly: it waits for `go` before it opens the page
+    browser.write_text(
+        f"#!{sys.executable}\nimport asyncio, os, sys, time\nopen({str(record)!r}, 'w').write(sys.argv[1])\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
+        "from malcapture.standins.mal import play_browser\nasyncio.run(play_browser(sys.argv[1]))\n"
+    )
+    browser.chmod(0o755)
+    args = ["-c", str(config), "--client-id", mal.app.client_id, "--client-secret", str(mal.app.secret)]
+    process = await spawn_cli(*args, "--redirect-uri", mal.redirect, env=mal.env(BROWSER=str(browser), DISPLAY=":99"))
+    try:
+        await asyncio.wait_for(first_browser_run(record), 20)
+        start = record.read_text()
+        other = (
+            "import sys, urllib.request, urllib.error\ntry:\n    urllib.request.urlopen(sys.argv[1])\n"
+            "except urllib.error.HTTPError as exc:\n    print(exc.code)\n"
+        )
+        attacker = await asyncio.create_subprocess_exec(
+            setpriv,
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            other,
+            start,
+            stdout=asyncio.subprocess.PIPE,
+            cwd="/",
+        )
+        out, _ = await asyncio.wait_for(attacker.communicate(), 30)
+        assert out.decode().strip() == "400"
+        go.touch()
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
+    assert "another user of this machine" in err.decode()
+    assert "Authorized as kometa_fan" in err.decode()
+
+
+# Round two: whatever reaches Plex's forward port first only brings the poll forward; the page is the browser's.
+async def test_the_forward_page_goes_to_the_browser_that_was_sent_there() -> None:
+    port = free_port()
+    target = parse_redirect_uri(f"http://localhost:{port}/", "plex.tv")
+    said: list[str] = []
+    server: CallbackServer[bool] = CallbackServer(
+        claim(target), target, lambda query: True, said.append, ("/start/once", "http://127.0.0.1:9/auth"), forward=True
+    )
+    await server.start()
+    try:
+        async with (
+            aiohttp.ClientSession() as stranger,  # a web page of another site, or any program
+            stranger.get(f"http://localhost:{port}/") as first,
+        ):
+            assert "only tells malcapture to look again" in await first.text()
+        assert server.result.done()  # it brought the next poll forward, nothing more
+        async with aiohttp.ClientSession() as browser:  # the browser malcapture sent to the start address
+            async with browser.get(f"http://localhost:{port}/start/once", allow_redirects=False) as started:
+                assert started.status == 302
+            pending = asyncio.ensure_future(browser.get(f"http://localhost:{port}/"))
+            await asyncio.sleep(0)
+            server.succeeded(Account("kometa_fan"), Path("/x/config.yml"), PLEX)
+            async with await pending as forwarded:
+                assert "Signed in as <b>kometa_fan</b>" in await forwarded.text()
+    finally:
+        await server.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 
 from malcapture.errors import InputRejected, LoginStopped, MalcaptureError
-from malcapture.login import pages
+from malcapture.login import pages, peer
 from malcapture.login.contract import Account, Service
 from malcapture.login.guard import Guard
 from malcapture.login.redirect import RedirectTarget
@@ -59,12 +60,17 @@ class CallbackServer(Generic[T]):
         judge: Callable[[Mapping[str, str]], T],
         on_rejected: Callable[[str], None],
         start: tuple[str, str] | None = None,
+        forward: bool = False,
     ) -> None:
+        """`forward`: every request to the path only says "done" (Plex's forwardUrl): any may wake the login,
+        and the page that tells how it ended goes only to the browser that was sent to the start address."""
         self._sockets = sockets
         self._target = target
         self._judge = judge
         self._on_rejected = on_rejected
         self._start = start  # (a one-time path, the page it redirects the browser to)
+        self._forward = forward
+        self._cookie = f"malcapture-{secrets.token_hex(8)}"  # set for the browser sent to the start address
         loop = asyncio.get_running_loop()
         self.result: asyncio.Future[T] = loop.create_future()
         self._page: asyncio.Future[pages.Page] = loop.create_future()
@@ -130,11 +136,27 @@ class CallbackServer(Generic[T]):
         if self._rejected > 1:
             self._on_rejected(f"ignored {self._rejected} requests to the redirect URL that were not the redirect.")
 
+    async def _forwarded(self, request: web.Request) -> web.StreamResponse:
+        """Plex's forward: it only brings the next poll forward; the browser sent here gets the outcome."""
+        if not self.result.done():
+            self.result.set_result(self._judge(request.query))
+        if self._cookie not in request.cookies:
+            return render(pages.rejected("This address only tells malcapture to look again; the terminal says more."))
+        return await self._outcome()
+
+    async def _outcome(self) -> web.StreamResponse:
+        try:
+            page = await asyncio.wait_for(asyncio.shield(self._page), PAGE_WAIT)
+        except asyncio.TimeoutError:
+            page = pages.failure("malcapture took too long; the terminal says how it ended.", "")
+        return render(page)
+
     def _started(self) -> web.StreamResponse:
         """The browser's way to the authorize page, once: a second visitor raced the user for it."""
         if self._start is not None and not self._started_once:
             self._started_once = True
-            return web.Response(status=302, headers={**pages.HEADERS, "Location": self._start[1]})
+            cookie = f"{self._cookie}=1; Path=/; HttpOnly; SameSite=Lax"
+            return web.Response(status=302, headers={**pages.HEADERS, "Location": self._start[1], "Set-Cookie": cookie})
         if not self.result.done():
             self.result.set_exception(
                 LoginStopped(
@@ -150,10 +172,20 @@ class CallbackServer(Generic[T]):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         if not self._target.accepts_host_header(request.headers.get("Host", "")):
             return render(pages.bad_host())
+        transport = request.transport
+        if transport is not None and peer.foreign(
+            transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        ):
+            self._rejected += 1
+            if self._rejected == 1:
+                self._on_rejected("Ignored a request from a program of another user of this machine.")
+            return render(pages.rejected("This login belongs to another user of this machine."))
         if self._start is not None and request.path == self._start[0] and request.method == "GET":
             return self._started()
         if request.method not in ("GET", "HEAD") or request.path != self._target.path:
             return render(pages.not_found())
+        if self._forward:
+            return await self._forwarded(request)
         if self.result.done():
             return render(pages.rejected("This login has already received its redirect."))
         try:
@@ -164,8 +196,4 @@ class CallbackServer(Generic[T]):
                 self._on_rejected(f"Ignored a request to the redirect URL: {exc.what}")
             return render(pages.rejected(exc.what))
         self.result.set_result(judged)
-        try:
-            page = await asyncio.wait_for(asyncio.shield(self._page), PAGE_WAIT)
-        except asyncio.TimeoutError:
-            page = pages.failure("malcapture took too long; the terminal says how it ended.", "")
-        return render(page)
+        return await self._outcome()

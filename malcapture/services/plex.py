@@ -159,7 +159,7 @@ async def _desktop(client: PlexClient, dest: Destination, opts: LoginOptions, io
     to_open = url
     if sockets:  # the browser's command line gets a one-time address of ours, not the PIN's code
         start = f"/start/{pkce.make_state()}"
-        server = CallbackServer(list(sockets), target, lambda query: True, io.reporter.warn, (start, url))
+        server = CallbackServer(list(sockets), target, lambda query: True, io.reporter.warn, (start, url), forward=True)
         await server.start()
         server.result.add_done_callback(lambda _: wake.set())
         to_open = f"http://localhost:{target.port}{start}"
