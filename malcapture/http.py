@@ -110,9 +110,7 @@ class HttpClient:
                 connection = await self._session.connector.connect(request, [], self._session.timeout)  # type: ignore[union-attr]
                 connection.release()
             except Exception as exc:  # whatever goes wrong here, the login must go on as it would have
-                self._log(
-                    f"warming a connection to {_host(url)} failed ({exc}); it will connect when needed"
-                )
+                self._log(f"warming a connection to {_host(url)} failed ({exc}); it will connect when needed")
 
     async def keep_warm(self, urls: Sequence[str], every: float = KEEP_WARM) -> None:
         """warm(), again and again, until cancelled (while the user clicks, pastes or approves)."""

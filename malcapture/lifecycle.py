@@ -6,6 +6,7 @@ and where to tell the user. Neither names a service: what differs is in the Serv
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -124,7 +125,7 @@ def _creds(config: KometaConfig, job: Job) -> Credentials | None:
 
 def _setup(config: KometaConfig, job: Job, creds: Credentials | None) -> Setup:
     settings = {key: job.url if key == "url" and job.url else _setting(config, job, key) for key in job.service.needs}
-    return Setup(job.env, job.reporter.debug, creds, settings, config.target.parent)
+    return Setup(job.env, job.reporter.debug, creds, settings, Path(os.path.abspath(job.path)).parent)
 
 
 def _setting(config: KometaConfig, job: Job, key: str) -> str | None:

@@ -339,3 +339,69 @@ async def test_there_is_no_plex_refresh() -> None:
     result = await run_here("plex", "refresh", env={"COLUMNS": "200", "TERM": "dumb"})
     assert result.code == 2
     assert "No such command 'refresh'" in result.err
+
+
+# The second hostile round: the UUID file, plex.tv failing, libraries without settings.
+async def test_a_uuid_that_is_a_fifo_or_endless_is_refused_before_the_sign_in(
+    plex: PlexStandIn, tmp_path: Path
+) -> None:
+    import os
+
+    config = tmp_path / "config.yml"
+    config.write_text(CONFIG)
+    os.mkfifo(tmp_path / "UUID")
+    result = await run_cli("plex", "-c", str(config), "--url", plex.server_url, env=plex.env(), timeout=30)
+    assert result.code == 3, result.err
+    assert "UUID is not a regular file" in result.err
+    assert plex.fake.hits["/api/v2/pins"] == 0
+    (tmp_path / "UUID").unlink()
+    (tmp_path / "UUID").symlink_to("/dev/zero")
+    result = await run_cli("plex", "-c", str(config), "--url", plex.server_url, env=plex.env(), timeout=30)
+    assert result.code == 3, result.err
+    assert "not a regular file" in result.err
+
+
+async def test_a_blank_uuid_is_filled_once_and_a_linked_config_uses_the_links_folder(
+    plex: PlexStandIn, tmp_path: Path, no_input: int
+) -> None:
+    real, kometa = tmp_path / "real", tmp_path / "kometa"
+    real.mkdir()
+    kometa.mkdir()
+    (real / "config.yml").write_text(CONFIG)
+    (kometa / "config.yml").symlink_to(real / "config.yml")
+    (kometa / "UUID").write_text("\n")  # half-written: blank
+    await link_login(plex, kometa / "config.yml", no_input)
+    made = (kometa / "UUID").read_text().strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", made)
+    assert {pin.client for pin in plex.fake.pins.values()} == {made}
+    assert not (real / "UUID").exists()  # Kometa reads dirname(abspath(config)): the link's folder
+    await link_login(plex, kometa / "config.yml", no_input)
+    assert (kometa / "UUID").read_text().strip() == made  # once: the same device the next time
+
+
+async def test_plex_tv_failing_until_the_pin_expires_is_said_to_be_plex_tvs_fault(
+    plex: PlexStandIn, tmp_path: Path, no_input: int
+) -> None:
+    from malcapture.errors import ServiceError
+
+    config = tmp_path / "config.yml"
+    config.write_text(CONFIG)
+    plex.fake.pin_checks = 503
+    with pytest.raises(ServiceError, match=r"plex\.tv answered every check of the PIN with HTTP 503") as failed:
+        await link_login(plex, config, no_input, sign_in=False)
+    assert "expired before it was used" not in str(failed.value)
+    assert config.read_text() == CONFIG
+
+
+async def test_a_library_written_without_settings_is_a_library(
+    plex: PlexStandIn, tmp_path: Path, no_input: int
+) -> None:
+    config = tmp_path / "config.yml"
+    config.write_text("libraries:\n  Movies:\n  TV Shows:\n" + CONFIG)
+    await link_login(plex, config, no_input, library="TV Shows")
+    data = YAML(typ="safe").load(config.read_text())
+    assert data["libraries"]["TV Shows"]["plex"]["token"] in plex.fake.tokens
+    assert data["libraries"]["Movies"] is None
+    config.write_text("libraries:\n  1984:\n    collection_files:\n" + CONFIG)
+    with pytest.raises(UsageError, match="named by a number"):
+        await link_login(plex, config, no_input, library="1984")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from malcapture import browser
-from malcapture.errors import MalcaptureError, TimedOut
+from malcapture.errors import MalcaptureError, ServiceError, TimedOut
 from malcapture.login.contract import LoginOptions, TokenClient
 from malcapture.login.io import Clock, Io
 from malcapture.tokens import TokenSet
@@ -43,6 +43,7 @@ class Approval:
     lifetime: float
     expired: str
     again: str
+    failing: Callable[[], str | None] = lambda: None  # what the service itself did wrong meanwhile, if anything
 
 
 async def approve(
@@ -59,7 +60,13 @@ async def approve(
     from malcapture.login.keep import keep_issued
     from malcapture.login.warm import warm
 
-    def expired() -> TimedOut:
+    def expired() -> MalcaptureError:
+        failed = approval.failing()
+        if failed:  # the service, not the user, let the code run out
+            return ServiceError(
+                f"{failed} until the code {approval.code} expired; the config was not changed.",
+                "The service had trouble of its own: try again in a few minutes.",
+            )
         return TimedOut(f"{approval.expired}; the config was not changed.", approval.again)
 
     async def attempt() -> Kept | Pending:

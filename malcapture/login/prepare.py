@@ -22,6 +22,25 @@ class Prepared(NamedTuple):
     place: Place
 
 
+def _library(config: KometaConfig, name: str) -> None:
+    """--library NAME names one of the config's libraries: one written without settings (`TV Shows:`) too."""
+    libraries = config.mapping(("libraries",)) or {}
+    if name in libraries:
+        return
+    same = next((key for key in libraries if str(key) == name), None)
+    if same is not None:  # `1984:` is the number 1984 to YAML
+        raise UsageError(
+            f"--library {name}: the library {name} of {config.shown} is named by a number, which malcapture cannot "
+            "write under yet.",
+            f"Quote its name in the config ('{name}':), which Kometa reads the same, then run this again.",
+        )
+    names = ", ".join(sorted(str(key) for key in libraries)) or "none"
+    raise UsageError(
+        f"--library {name}: {config.shown} has no library of that name (it has: {names}).",
+        "Pass the library's name as the config's libraries: section spells it.",
+    )
+
+
 def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared | None:
     """The config and the app's credentials, checked before anything is spent (and before the browser
     opens); None when the user chose to keep tokens that still work."""
@@ -29,12 +48,8 @@ def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared 
     place = service.place(opts.library)
     http_timeout(io.env)  # a bad setting is a usage error now, not after the browser
     config = _preflight(opts, io.reporter)
-    if config is not None and opts.library and not (config.mapping(("libraries", opts.library))):
-        names = ", ".join(sorted(str(name) for name in (config.mapping(("libraries",)) or {}))) or "none"
-        raise UsageError(
-            f"--library {opts.library}: {config.shown} has no library of that name (it has: {names}).",
-            "Pass the library's name as the config's libraries: section spells it.",
-        )
+    if config is not None and opts.library:
+        _library(config, opts.library)
     creds = credentials(service, opts.client_id, opts.client_secret, config, place, io.env, io.reporter, io.ask)
     if config is not None and not opts.print_block:
         prove(

@@ -10,7 +10,6 @@ beside the config), so that plex.tv lists Kometa as one device.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from malcapture.config.place import IfBlank
-from malcapture.errors import ServiceError, TimedOut
+from malcapture.errors import ConfigError, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
 from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.login.ways import LINK
@@ -58,6 +57,7 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
     from malcapture.login.contract import LoginResult
     from malcapture.login.keep import Destination
     from malcapture.login.prepare import prepare
+    from malcapture.services import plex_device
 
     extra = {"url": IfBlank(opts.url)}  # a section written anew has `url:` too, as Kometa's template
     prepared = prepare(opts, io, extra)
@@ -65,13 +65,14 @@ async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
         return LoginResult(None, None, declined=True)
     config = prepared.config
     dest = Destination.of(opts, prepared, extra)
-    identifier = client_identifier(dest.folder, io, create=not opts.print_block)
+    identifier = plex_device.device_id(opts.config_path, io, create=not opts.print_block)
     settings = {
         "url": opts.url or _setting(config, opts, io, "url"),
         "verify_ssl": _setting(config, opts, io, "verify_ssl"),
         "server": opts.server,
     }
-    setup = Setup(io.env, io.reporter.debug, None, settings, dest.folder, sleep=io.clock.sleep, ask=io.ask)
+    folder = plex_device.folder_of(opts.config_path)
+    setup = Setup(io.env, io.reporter.debug, None, settings, folder, sleep=io.clock.sleep, ask=io.ask)
     async with PlexClient(setup, identifier) as client:
         if opts.chose(LINK) or io.headless(io.env) is not None:
             return (await _link(client, dest, opts, io)).result()
@@ -88,35 +89,6 @@ def _setting(config: Any, opts: LoginOptions, io: Io, key: str) -> str | None:
     return found
 
 
-def client_identifier(folder: Path, io: Io, create: bool) -> str:
-    """Kometa's device ID: the first non-empty line of UUID in the config's folder, made as Kometa makes it
-    (a random UUID4) when there is none — and never changed."""
-    path = folder / "UUID"
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        found = next((line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()), None)
-        if found:
-            return found
-    import uuid
-
-    made = str(uuid.uuid4())
-    if not create:
-        io.reporter.info(f"{path} does not exist; this sign-in uses a device ID of its own (--print writes no file).")
-        return made
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(made + "\n")
-    except FileExistsError:
-        return client_identifier(folder, io, create=False)  # another run made it meanwhile: theirs wins
-    except OSError as exc:
-        io.reporter.warn(
-            f"could not write {path} ({exc.strerror}); Kometa will make its own and appear as a second device."
-        )
-        return made
-    io.reporter.info(f"Made {path}: Kometa's device ID, which Kometa reads from there too.")
-    return made
-
-
 @dataclass(frozen=True)
 class Pin:
     id: int
@@ -124,10 +96,11 @@ class Pin:
     expires_in: int
 
 
-def _approval(pin: Pin) -> Approval:
+def _approval(pin: Pin, client: PlexClient) -> Approval:
     from malcapture.login.device import Approval
 
-    return Approval(pin.code, POLL_EVERY, pin.expires_in, f"The PIN {pin.code} expired before it was used", AGAIN)
+    expired = f"The PIN {pin.code} expired before it was used"
+    return Approval(pin.code, POLL_EVERY, pin.expires_in, expired, AGAIN, client.failing)
 
 
 async def _link(client: PlexClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
@@ -137,7 +110,7 @@ async def _link(client: PlexClient, dest: Destination, opts: LoginOptions, io: I
     pin = await client.create_pin(strong=False)
     what = "Open this page on any device (phone, computer), sign in to Plex and enter the code:"
     show_code(f"{client.tv}/link", pin.code, pin.expires_in, opts, io, what)
-    return await approve(_approval(pin), lambda: client.poll(pin), client, dest, io)
+    return await approve(_approval(pin, client), lambda: client.poll(pin), client, dest, io)
 
 
 async def _desktop(client: PlexClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
@@ -169,7 +142,7 @@ async def _desktop(client: PlexClient, dest: Destination, opts: LoginOptions, io
         io.reporter.info("Opening your browser…")
         browser.warn_if_unopened(browser.open_in_background(io.open_browser, to_open), io.reporter.warn)
         io.reporter.info(f"Waiting until {io.until(pin.expires_in)} for the sign-in ({pin.expires_in // 60} minutes).")
-        kept = await approve(_approval(pin), lambda: client.poll(pin), client, dest, io, wake)
+        kept = await approve(_approval(pin, client), lambda: client.poll(pin), client, dest, io, wake)
         if server:
             server.succeeded(kept.account, kept.saved.path if kept.saved else None, SERVICE)
         return kept
@@ -195,12 +168,16 @@ class PlexClient(HttpClient):
     def __init__(self, setup: Setup, identifier: str | None = None) -> None:
         super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff, sleep=setup.sleep)
         self.tv, self.app = urls(setup.env, *URLS)
-        self.identifier = identifier or (client_identifier_read(setup.folder) if setup.folder else None) or "malcapture"
+        self.identifier = identifier or (_stored_id(setup.folder) if setup.folder else None) or "malcapture"
         self.server = server_url(setup.settings.get("url"))
         self.verify_tls = str(setup.settings.get("verify_ssl") or "true").lower() not in ("false", "no", "0")
         self.chosen = setup.settings.get("server")  # --server NAME
         self.ask = setup.ask
         self.probe_deadline = min(PROBE_DEADLINE, http_timeout(setup.env))
+        self._failing: str | None = None  # plex.tv's last trouble while the PIN is polled
+
+    def failing(self) -> str | None:
+        return self._failing
 
     @property
     def headers(self) -> dict[str, str]:
@@ -250,7 +227,9 @@ class PlexClient(HttpClient):
             return Pending(slower=answer.retry_after or 0.0)
         if answer.status != 200:
             self._log(f"Plex answered HTTP {answer.status}; still waiting")
+            self._failing = f"plex.tv answered every check of the PIN with HTTP {answer.status}"
             return Pending()
+        self._failing = None
         token = json_object(answer, SERVICE.title, "PIN check").get("authToken")
         if not token:
             return Pending()
@@ -364,9 +343,11 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def client_identifier_read(folder: Path) -> str | None:
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        return next((line.strip() for line in (folder / "UUID").read_text("utf-8").splitlines() if line.strip()), None)
+def _stored_id(folder: Path) -> str | None:
+    from malcapture.services import plex_device
+
+    with contextlib.suppress(ConfigError):
+        return plex_device.read(folder / "UUID")
     return None
 
 

@@ -75,6 +75,7 @@ class FakePlex(StandIn):
     tokens: dict[str, str] = field(default_factory=dict)  # token → the device (client identifier) it was made for
     revoked: set[str] = field(default_factory=set)
     servers: list[Resource] = field(default_factory=list)  # what /api/v2/resources lists for the account
+    pin_checks: int = 200  # another status: every check of a PIN is answered so (plex.tv having trouble)
 
     def publish(
         self, server: FakePlexServer, *connections: Connection, owned: bool = True, name: str | None = None
@@ -118,6 +119,8 @@ class FakePlex(StandIn):
 
     @route("GET", "/api/v2/pins/{id}")
     async def check_pin(self, request: web.Request) -> web.StreamResponse:
+        if self.pin_checks != 200:
+            return web.Response(status=self.pin_checks, text="Service Unavailable")
         pin = self.pins.get(int(request.match_info["id"])) if request.match_info["id"].isdigit() else None
         client = request.headers.get("X-Plex-Client-Identifier")
         if pin is None or not self._alive(pin) or pin.client != client:
