@@ -23,7 +23,7 @@ from malcapture import __version__, interrupts, terminal
 from malcapture.errors import MalcaptureError
 from malcapture.login.contract import LoginOptions, Service
 from malcapture.services import SERVICES
-from malcapture.ui import StderrReporter
+from malcapture.ui import StderrReporter, WarningsOnly
 
 if TYPE_CHECKING:
     from malcapture.lifecycle import Job
@@ -107,6 +107,7 @@ ConfigOption = Annotated[
         envvar="KOMETA_CONFIG",
         help="Kometa config file [default: config/config.yml if it exists, else config.yml]",
         show_default=False,
+        readable=False,  # malcapture says why it cannot read it, and what to do (exit 3), not click
     ),
 ]
 VerboseOption = Annotated[bool, typer.Option("-v", "--verbose", help="Show each HTTP exchange, tokens redacted.")]
@@ -120,6 +121,9 @@ NoVerifyOption = Annotated[bool, typer.Option("--no-verify", help="Skip the acco
 BindOption = Annotated[
     str | None,
     typer.Option("--bind", metavar="HOST", help="Listen on HOST instead of loopback (a container's published port)."),
+]
+QuietOption = Annotated[
+    bool, typer.Option("-q", "--quiet", help="Say nothing when all is well (for cron): only problems, on stderr.")
 ]
 YesOption = Annotated[bool, typer.Option("-y", "--yes", help="Replace tokens that still work without asking first.")]
 
@@ -212,7 +216,7 @@ PortOption = Annotated[
         help="The loopback port the browser comes back to [default: any free one].",
     ),
 ]
-ALWAYS = ("ctx", "config", "verbose", "print_block", "yes", "as_json", "if_expiring_within")
+ALWAYS = ("ctx", "config", "verbose", "print_block", "yes", "as_json", "if_expiring_within", "quiet")
 
 
 def offered(service: Service) -> set[str]:
@@ -317,8 +321,9 @@ def _commands(group: typer.Typer, service: Service) -> None:
             client_secret: ClientSecret = None,
             verbose: VerboseOption = False,
             if_expiring_within: ExpiringOption = None,
+            quiet: QuietOption = False,
         ) -> None:
-            _refresh(_job(service, config, verbose, client_id, client_secret), if_expiring_within)
+            _refresh(_job(service, config, verbose, client_id, client_secret, quiet=quiet), if_expiring_within)
 
     server = "url" in service.needs
 
@@ -339,7 +344,7 @@ def _commands(group: typer.Typer, service: Service) -> None:
         url: UrlOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        _check(_job(service, config, verbose, client_id, client_secret, library, url), as_json)
+        _check(_job(service, config, verbose, client_id, client_secret, library, url, quiet=as_json), as_json)
 
 
 def _io(reporter: StderrReporter) -> "Io":
@@ -386,11 +391,12 @@ def _job(
     client_secret: str | None = None,
     library: str | None = None,
     url: str | None = None,
+    quiet: bool = False,
 ) -> "Job":
     from malcapture.config.kometa import default_path
     from malcapture.lifecycle import Job
 
-    reporter = StderrReporter(verbose)
+    reporter = WarningsOnly(verbose) if quiet else StderrReporter(verbose)
     return Job(config or default_path(), service, _environ(), reporter, client_id, client_secret, library, url)
 
 
@@ -416,7 +422,12 @@ def _check(job: "Job", as_json: bool) -> None:
         typer.echo(json.dumps(found.as_json(), indent=2))
     if not found.works:
         _fail(f"{found.problem}\n{found.fix}" if found.fix else str(found.problem), found.exit_code)
-    job.reporter.info(f"{job.service.title} accepts the stored token: it belongs to {found.account}.")
+    for note in found.notes:
+        job.reporter.warn(note)
+    if not as_json:  # the summary is the command's output: on stdout (`malcapture check | less`)
+        for fact in found.facts:
+            _out(fact)
+        _out(f"{job.service.title} accepts the stored token: it belongs to {found.account}.")
 
 
 for _service in SERVICES:
@@ -430,7 +441,7 @@ for _service in SERVICES:
 
 
 @app.command(short_help="One line per service in the config: whose, until when, works or not, and the fix.")
-def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+def status(config: ConfigOption = None, as_json: JsonOption = False, quiet: QuietOption = False) -> None:
     """Check every service configured in the file; exit 0 only when every one works."""
     from malcapture.config.kometa import default_path
     from malcapture.status import line
@@ -444,12 +455,18 @@ def status(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         if as_json:
             typer.echo("[]")
         raise
+    works = all(report.works for report in found)
     if as_json:
         typer.echo(json.dumps([report.as_json() for report in found], indent=2))
-    reporter.info(f"{path.absolute()}:")
-    for report in found:
-        reporter.info(line(report))
-    if not all(report.works for report in found):
+    elif not quiet:  # the summary is the command's output: on stdout (`malcapture status | less`)
+        _out(f"{path.absolute()}:")
+        for report in found:
+            _out(line(report))
+    if (as_json or quiet) and not works:  # for cron's mail: what does not work, on stderr
+        for report in found:
+            if not report.works:
+                reporter.info(line(report))
+    if not works:
         raise typer.Exit(1)
 
 
@@ -462,6 +479,13 @@ def demo(
 
     reporter = StderrReporter()
     _run(lambda: _until_done(demo_module.run(reporter, keep)))
+
+
+def _out(text: str) -> None:
+    """A line of a command's output (status, check) on stdout, with a service's control characters escaped."""
+    from malcapture.ui import printable
+
+    typer.echo(printable(text))
 
 
 def _ask(question: str, hide: bool) -> str:

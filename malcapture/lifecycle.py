@@ -84,6 +84,7 @@ class Report:
     kind: str = "works"  # in words: works, does not work, not checked, not authorized
     notes: tuple[str, ...] = ()  # what the user should know although it works (a read-only server…)
     exit_code: int = 0  # what the same check exits with
+    facts: tuple[str, ...] = ()  # what was found, in words: the expiry read offline, the server that takes it
 
     def as_json(self) -> dict[str, Any]:
         expires = self.expires_at.isoformat().replace("+00:00", "Z") if self.expires_at else None
@@ -144,14 +145,14 @@ async def check(job: Job) -> Report:
     values = {key: config.setting(job.place, key, job.env, token=True) for key in service.token_keys}
     expires = stored_expiry(config, service, job.place, job.env)
     now = utc_now()
-    job.reporter.info(f"{config.shown}: {describe_expiry(service, expires, now, f'the stored {service.title} token')}.")
+    offline = f"{config.shown}: {describe_expiry(service, expires, now, f'the stored {service.title} token')}."
     creds = _creds(config, job)
     try:
         async with service.code.client(_setup(config, job, creds)) as client:
             account = await client.verify({**values, service.access_key: access})
             await client.check_secret()
     except NetworkError as exc:
-        raise NetworkError(f"{exc.what} (The expiry above was read offline, from the config.)", exc.advice) from None
+        raise Unchecked(f"{exc.what} (Read offline: {offline})", exc.advice, expires) from None
     except ServiceError as exc:
         if expires is not None and expires <= now and exc.refused:
             expired = describe_expiry(service, expires, now, "the access token")
@@ -159,11 +160,17 @@ async def check(job: Job) -> Report:
         raise
     if account.blocks:
         raise ServiceError(account.blocks, f"Run `{service.command()}` to sign in again.", 403)
-    for note in account.notes:
-        job.reporter.warn(note)
-    for fact in account.facts:
-        job.reporter.info(fact)
-    return Report(service, config.shown, account.name, expires, True, notes=account.notes)
+    return Report(
+        service, config.shown, account.name, expires, True, notes=account.notes, facts=(offline, *account.facts)
+    )
+
+
+class Unchecked(NetworkError):
+    """The service could not be asked; what the config says offline (the expiry) is known all the same."""
+
+    def __init__(self, what: str, advice: str, expires: datetime | None) -> None:
+        super().__init__(what, advice)
+        self.expires = expires
 
 
 async def report(job: Job) -> Report:
@@ -179,8 +186,9 @@ async def report(job: Job) -> Report:
 
 
 def _failed(job: Job, exc: ConfigError | ServiceError | UsageError, kind: str) -> Report:
+    expires = exc.expires if isinstance(exc, Unchecked) else None  # known offline, though not checked
     return Report(
-        job.service, job.path.absolute(), None, None, False, exc.what, exc.advice or None, kind, (), exc.exit_code
+        job.service, job.path.absolute(), None, expires, False, exc.what, exc.advice or None, kind, (), exc.exit_code
     )
 
 

@@ -93,3 +93,10 @@ class Quiet(StderrReporter):
 
     def _write(self, text: str, wrap: bool = True) -> None:
         return
+
+
+class WarningsOnly(StderrReporter):
+    """Only what needs the user's eye (warnings; -v's exchanges): a cron job that succeeds mails nothing."""
+
+    def info(self, text: str) -> None:
+        return

@@ -19,7 +19,7 @@ async def test_options_before_check_apply_to_it(mal: MalStandIn, config: Path) -
     stored(mal, config)
     result = await run_here("-c", str(config), "check", env=mal.env())
     assert result.code == 0, result.err
-    assert "kometa_fan" in result.err
+    assert "kometa_fan" in result.out
 
 
 async def test_options_after_check_apply_to_it(mal: MalStandIn, config: Path) -> None:
@@ -82,7 +82,7 @@ async def test_each_login_offers_exactly_the_options_of_its_ways(service: Servic
     result = await run_here(*words, "--help", env={"COLUMNS": "200", "TERM": "dumb"})
     shown = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", result.out)) - {"--help"}
     names = {name.replace("print_block", "print").replace("_", "-") for name in offered(service)}
-    expected = {f"--{name}" for name in names - {"ctx", "as-json", "if-expiring-within"}}
+    expected = {f"--{name}" for name in names - {"ctx", "as-json", "if-expiring-within", "quiet"}}
     expected -= {"--config", "--verbose", "--yes"} - shown  # spelled -c/-v/-y too: present either way
     assert shown == expected, service.name
     for option in {"--redirect-uri", "--client-secret", "--bind", "--link", "--manual", "--pin"} - shown:

@@ -157,7 +157,7 @@ async def test_a_dotenv_that_is_a_fifo_is_refused_not_waited_on(mal: MalStandIn,
     os.mkfifo(config.parent / ".env")
     result = await run_cli("status", "-c", str(config), env=mal.env(), timeout=30)
     assert result.code != 0
-    assert ".env is not a regular file" in result.err
+    assert ".env is not a regular file" in result.out + result.err
 
 
 def test_reading_a_dotenv_that_is_a_device_is_a_config_error(tmp_path: Path) -> None:

@@ -19,9 +19,9 @@ async def test_check_names_the_user_and_the_expiry(mal: MalStandIn, config: Path
     stored(mal, config)
     result = await run_cli("check", "-c", str(config), env=mal.env())
     assert result.code == 0, result.err
-    assert "kometa_fan" in result.err
-    assert "expires" in result.err
-    assert "(in 30 days)" in result.err
+    assert "kometa_fan" in result.out
+    assert "expires" in result.out
+    assert "(in 30 days)" in result.out
 
 
 async def test_check_on_an_expired_token_advises_refresh(mal: MalStandIn, config: Path) -> None:
@@ -46,7 +46,7 @@ async def test_check_offline_still_tells_the_expiry(mal: MalStandIn, config: Pat
     result = await run_here("check", "-c", str(config), env=env)
     assert result.code == 1
     assert "expires" in result.err
-    assert "read offline" in result.err
+    assert "Read offline" in result.err
     assert "Could not reach 127.0.0.1" in result.err
 
 

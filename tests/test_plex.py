@@ -221,16 +221,16 @@ async def test_check_and_status_say_whose_the_stored_token_is(plex: PlexStandIn,
     await link_login(plex, config, no_input)
     result = await run_here("plex", "check", "-c", str(config), env=plex.env())
     assert result.code == 0, result.err
-    assert "the stored Plex token does not expire" in result.err
-    assert "Plex accepts the stored token: it belongs to kometa_fan." in result.err
+    assert "the stored Plex token does not expire" in result.out
+    assert "Plex accepts the stored token: it belongs to kometa_fan." in result.out
     status = await run_here("status", "-c", str(config), env=plex.env())
     assert status.code == 0
-    assert status.err.splitlines()[1] == "plex: works: kometa_fan; the access token does not expire"
+    assert status.out.splitlines()[1] == "plex: works: kometa_fan; the access token does not expire"
     plex.fake.revoked.update(plex.fake.tokens)
     status = await run_here("status", "-c", str(config), env=plex.env())
     assert status.code == 1
-    assert "plex: does not work: Plex refused the account check: HTTP 422" in status.err
-    assert "Fix: Run `malcapture plex` to sign in again." in status.err
+    assert "plex: does not work: Plex refused the account check: HTTP 422" in status.out
+    assert "Fix: Run `malcapture plex` to sign in again." in status.out
 
 
 async def test_the_desktop_sign_in_with_a_real_browser(plex: PlexStandIn, tmp_path: Path, chromium: str) -> None:

@@ -247,7 +247,7 @@ async def test_check_names_the_server_and_status_fails_on_a_read_only_token(plex
     assert code == 0, said
     check = await run_here("plex", "check", "-c", str(config), env=plex.env())
     assert check.code == 0, check.err
-    assert f"The Plex server Living room at {plex.server_url} takes the token and allows sync." in check.err
+    assert f"The Plex server Living room at {plex.server_url} takes the token and allows sync." in check.out
     plex.server.allow_sync = "0"
     status = await run_here("status", "-c", str(config), "--json", env=plex.env())
     assert status.code == 1
@@ -259,8 +259,8 @@ async def test_check_names_the_server_and_status_fails_on_a_read_only_token(plex
     plex.server.refused.update(plex.fake.tokens)
     status = await run_here("status", "-c", str(config), env=plex.env())
     assert status.code == 1
-    assert "refuses this token (HTTP 401)" in status.err
-    assert "Run `malcapture plex`" in status.err
+    assert "refuses this token (HTTP 401)" in status.out
+    assert "Run `malcapture plex`" in status.out
 
 
 async def test_a_plex_url_the_parser_refuses_stops_before_the_sign_in(plex: PlexStandIn, tmp_path: Path) -> None:

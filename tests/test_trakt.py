@@ -294,8 +294,8 @@ async def test_check_names_the_user_and_explains_a_deactivated_or_locked_account
     stored_trakt(trakt, config)
     result = await run_here("trakt", "check", "-c", str(config), env=trakt.env())
     assert result.code == 0, result.err
-    assert "Trakt accepts the stored token: it belongs to kometa_fan." in result.err
-    assert "(in 23 hours)" in result.err
+    assert "Trakt accepts the stored token: it belongs to kometa_fan." in result.out  # the summary: stdout
+    assert "(in 23 hours)" in result.out
     for status, words in ((410, "deactivated"), (423, "locked")):
         trakt.fake.account = status
         result = await run_here("trakt", "check", "-c", str(config), env=trakt.env())
@@ -315,7 +315,7 @@ async def test_status_names_what_works_and_the_fix_for_what_does_not(
     env = {**mal.env(), **trakt.env()}
     result = await run_here("status", "-c", str(config), env=env)
     assert result.code == 1
-    lines = result.err.splitlines()
+    lines = result.out.splitlines()  # the summary is the command's output
     assert lines[0] == f"{config}:"  # which config it read
     assert lines[1].startswith("mal: works: kometa_fan")
     assert lines[2].startswith("trakt: does not work: the access token expired")
@@ -324,7 +324,7 @@ async def test_status_names_what_works_and_the_fix_for_what_does_not(
     assert result.code == 0, result.err
     result = await run_here("status", "-c", str(config), env=env)
     assert result.code == 0, result.err
-    assert result.err.splitlines()[2].startswith("trakt: works: kometa_fan")
+    assert result.out.splitlines()[2].startswith("trakt: works: kometa_fan")
 
 
 async def test_the_code_can_be_approved_on_the_stand_ins_page(
@@ -354,8 +354,8 @@ async def test_status_without_a_trakt_client_id_says_what_to_fill_in(trakt: Trak
     config.write_text(config.read_text().replace(f"client_id: {trakt.app.client_id}", "client_id:"))
     result = await run_here("status", "-c", str(config), env=trakt.env())
     assert result.code == 1
-    assert "trakt: not checked: No Trakt client ID in trakt.client_id" in result.err
-    assert "Fix: Fill it in from https://developer.trakt.tv" in result.err
+    assert "trakt: not checked: No Trakt client ID in trakt.client_id" in result.out
+    assert "Fix: Fill it in from https://developer.trakt.tv" in result.out
 
 
 async def test_pin_and_a_redirect_url_together_are_refused_before_anything_starts(

@@ -52,7 +52,7 @@ async def test_check_and_status_find_a_wrong_mal_secret_and_spend_nothing(mal: M
     assert "https://myanimelist.net/apiconfig" in result.err
     status = await run_here("status", "-c", str(config), env=mal.env())
     assert status.code == 1
-    assert status.err.splitlines()[1].startswith(
+    assert status.out.splitlines()[1].startswith(
         "mal: does not work: MyAnimeList refused the check of the client secret"
     )
     assert tokens["refresh_token"] in mal.fake.refresh_tokens  # the stored refresh token is unspent
@@ -242,7 +242,7 @@ async def test_check_and_status_name_the_config_they_read(mal: MalStandIn, confi
     for command in (["check"], ["status"]):
         result = await run_here(*command, "-c", str(config), env=mal.env())
         assert result.code == 0, result.err
-        assert str(config.absolute()) in result.err
+        assert str(config.absolute()) in result.out
 
 
 async def test_another_malcapture_on_the_port_is_recognised(mal: MalStandIn, config: Path) -> None:

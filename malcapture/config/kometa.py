@@ -19,7 +19,7 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode
 from malcapture.config.place import Place, is_blank
 from malcapture.config.placeholders import env_name, is_placeholder, kometa_secrets, resolve
 from malcapture.config.splice import entry
-from malcapture.errors import ConfigError, UsageError
+from malcapture.errors import ConfigError
 
 BOM = b"\xef\xbb\xbf"
 WRITE_ADVICE = (
@@ -76,8 +76,8 @@ class KometaConfig:
         if is_placeholder(text):
             text = resolve(text, kometa_secrets(env, self.target.parent))
             if is_placeholder(text):
-                raise UsageError(
-                    f"{place.dotted(key)} in {self.shown} is {found}, but {env_name(str(found))} is not set.",
+                raise ConfigError(
+                    f"{place.dotted(*keys)} in {self.shown} is {found}, but {env_name(str(found))} is not set.",
                     f"Set it in the environment or in {self.target.parent / '.env'} (as Kometa reads it).",
                 )
         return text.strip() or None
@@ -111,7 +111,9 @@ def load(path: Path) -> KometaConfig:
             "config/config.yml, then config.yml, in the current folder.",
         ) from None
     except IsADirectoryError:
-        raise ConfigError(f"{path} is a folder, not a config file.", "Pass the config.yml inside it.") from None
+        inside = path / "config.yml"
+        advice = f"Pass {inside}." if inside.is_file() else "It holds no config.yml: pass Kometa's config.yml itself."
+        raise ConfigError(f"{path} is a folder, not a config file.", advice) from None
     except OSError as exc:
         raise ConfigError(f"The config file {path} cannot be read: {exc.strerror}.", advice_for(exc)) from None
     return parse(path, raw)

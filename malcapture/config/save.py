@@ -369,6 +369,29 @@ def config_block(place: Place, wants: Wants) -> str:
     return "\n".join([f"{place.path[0]}:", *block_lines(nested, 2)]) + "\n"
 
 
+def whole_section(config: KometaConfig, place: Place, wants: Wants, env: Mapping[str, str]) -> str | None:
+    """--print's section as it would be after the save: every key the config has in it, the new values in
+    place, its comments kept. None where that cannot be shown so (a library's section, values kept in .env)."""
+    if len(place.path) != 1:
+        return None
+    try:
+        plan = plan_save(config, place, wants, env)
+    except ConfigError:
+        return None
+    if plan.held:
+        return None
+    lines = plan.raw.removeprefix(BOM).decode("utf-8").splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if re.match(rf"{re.escape(place.path[0])}[ \t]*:", line)), None)
+    if start is None:
+        return None
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t"):
+        end += 1
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    return "".join(lines[start:end]).replace("\r\n", "\n").rstrip("\n") + "\n"
+
+
 def keep_tokens(folder: Path, block: str) -> Path | None:
     """Issued values in a file of their own (0600), beside the config or in the home folder: cron and
     systemd discard standard output. Never raises: a full disk leaves no file, and says None."""

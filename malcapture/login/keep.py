@@ -18,7 +18,7 @@ from typing import TypeVar
 from malcapture import interrupts
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
-from malcapture.config.save import Plan, Saved, config_block, keep_tokens, plan_save, save_locked
+from malcapture.config.save import Plan, Saved, config_block, keep_tokens, plan_save, save_locked, whole_section
 from malcapture.errors import ConfigError, NetworkError, ServiceError, TokensNotSaved, UnusableTokens
 from malcapture.login.contract import Account, Credentials, LoginOptions, LoginResult, Service, TokenClient
 from malcapture.login.prepare import Prepared
@@ -91,7 +91,8 @@ async def keep_issued(
             block = config_block(dest.place, wants)
             account = _Checked(account.account, None)
         if dest.print_only or dest.config is None:
-            reporter.block(block)
+            whole = whole_section(dest.config, dest.place, wants, env) if dest.config is not None else None
+            reporter.block(whole or block)
             hold.printed = True
             return Kept(got, account.account, None)
         try:

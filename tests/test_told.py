@@ -1,0 +1,79 @@
+"""A Kometa user's day, told truly (the round after the first users' reports): what an unreadable config, a
+folder or an undefined placeholder gets, and that --print prints the whole section."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import MalStandIn, redirect_url_from, run_here, run_without_privileges, spawn_cli, stored
+
+
+def test_an_unreadable_config_is_exit_3_with_the_advice_and_json_gets_its_empty_list(
+    mal: MalStandIn, config: Path
+) -> None:
+    stored(mal, config)
+    config.chmod(0o000)
+    try:
+        variables = [f"{k}={v}" for k, v in mal.env().items() if k.startswith(("MALCAPTURE_", "PATH"))]
+        status = run_without_privileges(
+            "env", *variables, sys.executable, "-m", "malcapture", "status", "--json", "-c", str(config)
+        )
+        if status is None:
+            pytest.skip("needs root without capabilities to meet a file it may not read")
+        assert status.returncode == 3, status.stderr
+        assert json.loads(status.stdout) == []
+        assert "cannot be read: Permission denied" in status.stderr
+        assert "is not readable" not in status.stderr  # click's words, without the advice
+    finally:
+        config.chmod(0o640)
+
+
+async def test_a_folder_given_as_the_config_says_what_is_in_it(tmp_path: Path) -> None:
+    result = await run_here("check", "-c", str(tmp_path), env={})
+    assert result.code == 3
+    assert "It holds no config.yml" in result.err
+    (tmp_path / "config.yml").write_text("mal:\n")
+    result = await run_here("check", "-c", str(tmp_path), env={})
+    assert f"Pass {tmp_path / 'config.yml'}." in result.err
+
+
+@pytest.mark.parametrize("command", [["check"], ["refresh"]])
+async def test_an_undefined_placeholder_token_is_a_config_problem_named_as_written(
+    mal: MalStandIn, config: Path, command: list[str]
+) -> None:
+    stored(mal, config)
+    config.write_text(config.read_text().replace("    access_token: ", "    access_token: <<MAL_ACCESS_TOKEN>> #"))
+    result = await run_here(*command, "-c", str(config), env=mal.env())
+    assert result.code == 3, result.err
+    assert "mal.authorization.access_token in" in result.err
+    assert "KOMETA_MAL_ACCESS_TOKEN is not set" in result.err
+
+
+async def test_print_prints_the_whole_section_as_it_would_be_saved(mal: MalStandIn, tmp_path: Path) -> None:
+    """--print on Kometa's own template: every key of the section, the ones malcapture does not set included."""
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "mal:\n  client_id: keep\n  client_secret: keep-too\n  localhost_url:\n  cache_expiration: 60\n"
+        "  authorization:\n    access_token:\n    token_type:\n    expires_in:\n    refresh_token:\n"
+    )
+    before = config.read_bytes()
+    args = ["-c", str(config), "--client-id", mal.app.client_id, "--client-secret", str(mal.app.secret)]
+    process = await spawn_cli(*args, "--redirect-uri", mal.redirect, "--manual", "--print", env=mal.env(), stdin=-1)
+    assert process.stderr is not None
+    url = ""
+    while not url:
+        line = (await process.stderr.readline()).decode()
+        assert line
+        url = line.strip() if "/authorize?" in line else ""
+    pasted = await redirect_url_from(mal, url)
+    out, _ = await process.communicate(pasted.encode() + b"\n")
+    assert process.returncode == 0
+    printed = out.decode()
+    assert "cache_expiration: 60" in printed
+    assert f"client_id: {mal.app.client_id}" in printed
+    assert "access_token: eyJ" in printed
+    assert config.read_bytes() == before
