@@ -23,9 +23,17 @@ def _mentions(path: Path, words: tuple[str, ...]) -> bool:
     return any(word in text for word in words)
 
 
-def fixes(port: int) -> str:
-    return (
+def fixes(port: int | None) -> str:
+    """The container's ways on: a terminal to paste at, and, where a server of malcapture's can take the
+    redirect (`port`: one that is free), that port published."""
+    terminal = (
         "In a container: start it with a terminal (`docker run -it …`, `docker exec -it CONTAINER malcapture`, "
-        f"or `docker compose run --rm SERVICE malcapture`), or publish the port (`-p {port}:{port}`) and "
-        "pass `--bind 0.0.0.0`, so that the browser's redirect reaches malcapture."
+        "or `docker compose run --rm SERVICE malcapture`)"
+    )
+    if port is None:
+        return terminal + ", so that you can paste the redirected address."
+    return (
+        f"{terminal}, or register http://localhost:{port}/ in the app, publish that port (`-p {port}:{port}`) "
+        f"and pass `--redirect-uri http://localhost:{port}/ --bind 0.0.0.0`, so that the browser's redirect "
+        "reaches malcapture."
     )

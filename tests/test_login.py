@@ -124,7 +124,7 @@ async def test_print_emits_the_block_and_leaves_the_file_alone(
     block = YAML(typ="safe").load(result.out)["mal"]
     assert block["authorization"]["access_token"] in mal.fake.access_tokens
     assert block["client_id"] == mal.app.client_id
-    assert list(block) == ["client_id", "client_secret", "localhost_url", "authorization"]
+    assert list(block) == ["client_id", "client_secret", "authorization"]  # the section as it would be saved
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def test_a_container_gets_the_container_fixes(tmp_path: Path, config: Path, no_i
     said = login_in(tmp_path / "box", config, manual=True, no_input=no_input)
     assert "docker run -it" in said
     assert "docker compose run" in said
-    assert "--bind 0.0.0.0" in said
+    assert "--bind 0.0.0.0" not in said  # with --manual there is no server to publish: only a terminal helps
     (tmp_path / "host").mkdir()
     said = login_in(tmp_path / "host", config, manual=True, no_input=no_input)
     assert "docker" not in said
@@ -114,17 +114,37 @@ async def test_working_tokens_are_not_replaced_without_asking(mal: MalStandIn, c
         assert await term.finish(process) == 0, term.output
     finally:
         term.close()
-    assert "works until" in term.output
+    assert "and MyAnimeList takes it (asked just now)" in " ".join(term.output.split())
     assert "Kept the tokens" in term.output
     assert "/authorize?" not in term.output
     assert config.read_bytes() == before
+
+
+async def test_tokens_the_service_refuses_are_replaced_without_a_question(mal: MalStandIn, config: Path) -> None:
+    """`status` names `malcapture` as the fix for a token MyAnimeList refuses: then `malcapture` must not ask
+    whether to keep it (Enter would have kept the broken token)."""
+    tokens = stored(mal, config)
+    del mal.fake.access_tokens[str(tokens["access_token"])]  # revoked, though its own expiry is a month away
+    term = Terminal()
+    try:
+        process = await term.malcapture(*login_args(mal, config, "--no-browser", "--timeout", "30"), env=mal.env())
+        await term.expect("Waiting until")
+        term.type("\x03")
+        assert await term.finish(process) == 130, term.output
+    finally:
+        term.close()
+    shown = " ".join(term.output.split())
+    assert "but MyAnimeList refuses it (MyAnimeList refused the account check: HTTP 401" in shown
+    assert "authorizing anew" in shown
+    assert "[y/N]" not in term.output
 
 
 async def test_yes_and_no_terminal_go_on_and_say_whose_tokens_are_replaced(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
     result = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
     assert result.code == 130, result.err
-    assert "works until" in result.err
+    assert "which expires" in result.err  # read offline, and said so: not called "works" unchecked
+    assert "no terminal to ask at" in result.err
     assert "user ID" in result.err
     assert "[y/N]" not in result.err
 

@@ -77,3 +77,20 @@ async def test_print_prints_the_whole_section_as_it_would_be_saved(mal: MalStand
     assert f"client_id: {mal.app.client_id}" in printed
     assert "access_token: eyJ" in printed
     assert config.read_bytes() == before
+
+
+def test_backups_keep_the_last_five_versions_so_a_few_logins_keep_the_original(tmp_path: Path) -> None:
+    from tests.helpers import SMALL_CONFIG, TOKENS, mal_tokens, save
+
+    path = tmp_path / "config.yml"
+    path.write_text(SMALL_CONFIG)
+    original = path.read_bytes()
+    for n in range(3):  # three logins in a row
+        save(path, mal_tokens(f"access{n}" * 20, f"refresh{n}" * 20))
+    assert (tmp_path / "config.yml.bak.2").read_bytes() == original
+    assert b"access1" in (tmp_path / "config.yml.bak").read_bytes()
+    for n in range(5):
+        save(path, TOKENS if n % 2 else mal_tokens(f"more{n}" * 20, f"again{n}" * 20))
+    names = sorted(p.name for p in tmp_path.iterdir() if ".bak" in p.name)
+    assert names == ["config.yml.bak", "config.yml.bak.1", "config.yml.bak.2", "config.yml.bak.3", "config.yml.bak.4"]
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in tmp_path.iterdir() if ".bak" in p.name)

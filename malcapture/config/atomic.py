@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import stat
 import tempfile
@@ -22,6 +23,7 @@ from typing import NamedTuple
 
 RENAME_REFUSED = {errno.EBUSY, errno.EXDEV, errno.EPERM, errno.EACCES}
 TEMP_SUFFIX = ".malcapture.tmp"
+BACKUPS = 5  # config.yml.bak and .bak.1 … .bak.4: the last five versions before a save
 BACKUP_MARK = "user.malcapture"  # an extended attribute on the backups malcapture writes
 Rename = Callable[[str, str], None]
 
@@ -50,6 +52,7 @@ def replace_file(
         _write_in_place(target, data, old)
         return Replaced(None, True, single)
     backup = backup_path(target)
+    _rotate(backup)
     _write_new(backup, old, 0o600, None, os.replace, None)
     with contextlib.suppress(OSError, AttributeError):  # no extended attributes: the backup is just unmarked
         os.setxattr(backup, BACKUP_MARK, b"1")
@@ -81,6 +84,18 @@ def backup_path(target: Path) -> Path:
         except (OSError, AttributeError):
             pass
     return target.with_name(target.name + ".malcapture.bak")
+
+
+def _rotate(backup: Path, keep: int = BACKUPS) -> None:
+    """The backups of earlier saves move one place down (`.bak` → `.bak.1` … `.bak.{keep - 1}`, the oldest
+    dropped), so that a few logins in a row keep the original; a link in the way is never followed."""
+    older = [backup, *(backup.with_name(f"{backup.name}.{n}") for n in range(1, keep))]
+    if not backup.is_file() or backup.is_symlink():
+        return
+    for newer, oldest in reversed(list(itertools.pairwise(older))):
+        if newer.is_file() and not newer.is_symlink() and not (oldest.exists() and not oldest.is_file()):
+            with contextlib.suppress(OSError):
+                os.replace(newer, oldest)
 
 
 def remove_stale_temps(target: Path, started: float) -> None:

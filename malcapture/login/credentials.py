@@ -44,6 +44,33 @@ def prove(
         )
 
 
+def refused_online(
+    service: Service, config: KometaConfig, place: Place, creds: Credentials | None, env: Mapping[str, str]
+) -> str | None:
+    """Why the service refuses the stored token (or Kometa would stop on it), asked now; None when it takes it
+    or cannot be asked. Runs on a thread of its own, so that it serves callers with and without an event loop."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from malcapture.errors import NetworkError, ServiceError
+    from malcapture.login.contract import Setup
+
+    values = {key: config.setting(place, key, env, token=True) for key in service.token_keys}
+    settings = {key: config.setting(place, key, env) for key in service.needs}
+
+    async def ask() -> str | None:
+        async with service.code.client(Setup(env, lambda _: None, creds, settings, config.path.parent)) as client:
+            return (await client.verify(values)).blocks
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, ask()).result()
+    except NetworkError:
+        return None
+    except ServiceError as exc:
+        return exc.what if exc.refused else None
+
+
 def stored_expiry(config: KometaConfig, service: Service, place: Place, env: Mapping[str, str]) -> datetime | None:
     """When the stored access token runs out, read offline (None: not known, or it does not expire)."""
     if service.code.expiry is None:

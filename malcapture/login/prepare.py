@@ -11,7 +11,7 @@ from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
 from malcapture.errors import ConfigError, UsageError
 from malcapture.login.contract import Credentials, LoginOptions, Service, http_timeout
-from malcapture.login.credentials import credentials, prove, stored_expiry
+from malcapture.login.credentials import credentials, prove, refused_online, stored_expiry
 from malcapture.login.io import Io
 from malcapture.ui import Reporter
 
@@ -55,7 +55,7 @@ def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared 
         prove(
             config, service, place, creds, io.env, io.reporter, extra
         )  # what the file would refuse, before a code is spent
-        if not _replace_working_tokens(config, service, place, opts, io):
+        if not _replace_working_tokens(config, service, place, creds, opts, io):
             return None
     return Prepared(config, creds, place)
 
@@ -76,8 +76,11 @@ def _preflight(opts: LoginOptions, reporter: Reporter) -> KometaConfig | None:
         return None
 
 
-def _replace_working_tokens(config: KometaConfig, service: Service, place: Place, opts: LoginOptions, io: Io) -> bool:
-    """Tokens that still work are not replaced silently: say whose they are, and at a terminal, ask."""
+def _replace_working_tokens(
+    config: KometaConfig, service: Service, place: Place, creds: Credentials | None, opts: LoginOptions, io: Io
+) -> bool:
+    """Tokens that still work are not replaced silently: say whose they are, and at a terminal, ask — once the
+    service said they work (one request, spending nothing); tokens it refuses are replaced without a question."""
     try:
         access = config.setting(place, service.access_key, io.env, token=True)
         expires = stored_expiry(config, service, place, io.env)
@@ -87,13 +90,16 @@ def _replace_working_tokens(config: KometaConfig, service: Service, place: Place
     if access is None or (service.code.expiry is not None and (expires is None or expires <= now)):
         return True
     whose = service.code.owner(access) if service.code.owner else None
-    until = f"works until {expires.strftime('%Y-%m-%d %H:%M UTC')}" if expires else "does not expire"
-    io.reporter.info(
-        f"{config.shown} already holds a {service.title} token{f' of {whose}' if whose else ''} that {until} "
-        f"(`{service.command('check')}` names the account)."
-    )
+    until = f"expires {expires.strftime('%Y-%m-%d %H:%M UTC')}" if expires else "does not expire"
+    held = f"{config.shown} already holds a {service.title} token{f' of {whose}' if whose else ''}, which {until}"
     if opts.yes or io.ask is None:
+        io.reporter.info(f"{held}; it is replaced ({'--yes' if opts.yes else 'no terminal to ask at'}).")
         return True
+    refused = refused_online(service, config, place, creds, io.env)
+    if refused:
+        io.reporter.info(f"{held}, but {service.title} refuses it ({refused}): authorizing anew.")
+        return True
+    io.reporter.info(f"{held}, and {service.title} takes it (asked just now).")
     answer = io.ask("Replace it with a new authorization? [y/N]", False).strip().lower()
     if answer in ("y", "yes"):
         return True

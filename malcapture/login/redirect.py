@@ -19,10 +19,11 @@ BARE_CODE = re.compile(r"[A-Za-z0-9._~-]{16,}")
 INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00a0"  # what copy-paste brings along unseen
 
 
-def register_advice(apps: str, host: str = "localhost", path: str = "/") -> str:
+def register_advice(apps: str, host: str = "localhost", path: str = "/", port: int = 8765) -> str:
+    """Another redirect URL to register: on a port that is free now, and above 1023 (no administrator rights)."""
     return (
-        f"Register a redirect URL such as http://{host}:8765{path} in your app ({apps}) and pass it with "
-        "--redirect-uri."
+        f"Register a redirect URL such as http://{host}:{port}{path} (port {port} is free here, and a port above "
+        f"1023 needs no administrator rights) in your app ({apps}) and pass it with --redirect-uri."
     )
 
 
@@ -71,13 +72,14 @@ def parse_redirect_uri(
     https: bool = False,
     where: str = "",
     host: str = "localhost",
+    suggest: int = 8765,
 ) -> RedirectTarget:
     """`https`: the service takes https:// redirects, which only a paste can bring here (host ""); `host`: the
     loopback name to suggest registering."""
     explicit = uri is not None
     text = uri if uri is not None else default
     where = f"{where or '--redirect-uri'} {text!r}"
-    advice = register_advice(apps, host, "/callback" if host != "localhost" else "/")
+    advice = register_advice(apps, host, "/callback" if host != "localhost" else "/", suggest)
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -120,7 +122,7 @@ def target_for(
         )
     where = "--redirect-uri" if given is not None else f"{section}.{redirect.setting}"
     default = redirect.default or DEFAULT_REDIRECT_URI
-    target = parse_redirect_uri(chosen, apps, default, redirect.https, where, host)
+    target = parse_redirect_uri(chosen, apps, default, redirect.https, where, host, free_port())
     if target.host and redirect.hosts and target.host not in redirect.hosts:
         parts = urlsplit(target.uri)
         instead = f"http://{redirect.hosts[0]}:{target.port}{parts.path or '/'}"

@@ -111,7 +111,7 @@ def _no_way_to_paste(target: RedirectTarget, opts: LoginOptions, io: Io) -> tupl
         "code is wasted; the config was not changed."
     )
     if io.in_container:
-        return what, container.fixes(target.port)
+        return what, container.fixes(None if opts.chose(PASTE) else ports.free_port())
     return what, "Run malcapture in a terminal, or pipe the redirected address into it (`echo URL | malcapture …`)."
 
 
@@ -149,7 +149,7 @@ def _announce(
 
 def _advice_on_timeout(target: RedirectTarget, headless: str | None, listening: bool, io: Io) -> str:
     if not io.paste.interactive and io.in_container:
-        return container.fixes(target.port)
+        return container.fixes(ports.free_port())
     if headless and listening:
         return (
             f"Forward the port from the computer with the browser ({browser.ssh_forward_hint(target.port, io.env)}) "
