@@ -23,6 +23,8 @@ try:
 except ImportError:  # Windows: its console keeps its own modes
     termios = None  # type: ignore[assignment]
 
+EDITABLE = termios is not None  # lines are read and edited here; elsewhere the console edits them itself
+
 ERASE = {"\x7f", "\x08"}
 _typing = {"line": False}  # a line is being typed at the terminal: what is printed next starts a new one
 KILL_LINE = "\x15"  # Ctrl-U

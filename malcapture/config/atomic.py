@@ -98,6 +98,32 @@ def _rotate(backup: Path, keep: int = BACKUPS) -> None:
                 os.replace(newer, oldest)
 
 
+def replace_retrying(
+    rename: Rename,
+    source: str,
+    target: str,
+    windows: bool = os.name == "nt",
+    sleep: Callable[[float], None] = time.sleep,
+    tries: int = 20,
+) -> None:
+    """`rename(source, target)`; on Windows a file another program holds open (an editor, an antivirus scan,
+    Kometa reading it) refuses to be replaced for a moment: tried again for about two seconds, then said."""
+    for attempt in range(1, tries + 1):
+        try:
+            rename(source, target)
+            return
+        except PermissionError as exc:
+            if not windows:
+                raise
+            if attempt == tries:
+                raise PermissionError(
+                    exc.errno,
+                    f"{exc.strerror or 'Access is denied'} — another program (an editor, an antivirus scan, Kometa) "
+                    "keeps the file open, so Windows will not replace it; close it and run malcapture again",
+                ) from None
+            sleep(0.1)
+
+
 def remove_stale_temps(target: Path, started: float) -> None:
     """Temporary files of runs that were killed (`kill -9`, a full container stop) are removed, never in the way."""
     with contextlib.suppress(OSError):
@@ -130,7 +156,7 @@ def _write_new(
                 _copy_attributes(target, handle.fileno())
         if old is not None and target.read_bytes() != old:
             raise ChangedMeanwhile
-        rename(temp, str(target))
+        replace_retrying(rename, temp, str(target))
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temp)

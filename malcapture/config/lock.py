@@ -32,6 +32,12 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
+try:
+    import msvcrt
+except ImportError:  # everywhere but Windows
+    msvcrt = None  # type: ignore[assignment]
+
+Locking = Callable[[int, int, int], None]  # msvcrt.locking(fd, mode, nbytes), handed in where a test plays it
 
 
 Flock = Callable[[int, int], None]  # fcntl.flock, handed in where a test plays another file system's locks
@@ -52,7 +58,11 @@ def exclusive(
 ) -> Iterator[None]:
     """Hold the config's locks for the block; wait up to `wait` seconds for another run to finish."""
     if fcntl is None:
-        yield
+        if msvcrt is None:
+            yield
+            return
+        with windows_lock(Path(os.path.realpath(config)), say, wait, clock, msvcrt.locking):
+            yield
         return
     target = Path(os.path.realpath(config))
     deadline = clock() + wait
@@ -73,6 +83,45 @@ def exclusive(
         for fd in held:
             if fd >= 0:
                 os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def windows_lock(
+    target: Path, say: Callable[[str], None], wait: float, clock: Callable[[], float], locking: Locking
+) -> Iterator[None]:
+    """Windows: a file held open stops the rename that replaces it (a sharing violation), so the lock is a byte
+    of a file of its own beside the config (`.config.yml.malcapture-lock`, left there empty), locked with
+    msvcrt.locking; the lock dies with the process, as flock's does."""
+    path = target.with_name(f".{target.name}.malcapture-lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOINHERIT", 0), 0o600)
+    except OSError as exc:
+        raise _unlockable(path, exc) from None
+    deadline, told = clock() + wait, False
+    try:
+        while True:
+            try:
+                locking(fd, 2, 1)  # LK_NBLCK: the first byte, without waiting
+                break
+            except OSError:
+                pass
+            if not told:
+                say(f"Waiting: another malcapture is saving {target}.")
+                told = True
+            if clock() > deadline:
+                raise ConfigError(
+                    f"Another malcapture kept {target} locked for {wait:g} seconds; the config was not changed.",
+                    "Let it finish (or stop it), then run malcapture again.",
+                )
+            time.sleep(POLL)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                os.lseek(fd, 0, os.SEEK_SET)
+                locking(fd, 0, 1)  # LK_UNLCK
+    finally:
+        os.close(fd)
 
 
 def check(config: Path, flock: Flock = _flock) -> None:

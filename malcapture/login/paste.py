@@ -1,9 +1,10 @@
 """Pasted lines from standard input, delivered to the event loop while the server waits.
 
-At a terminal each line is read on the event loop itself (terminal.read_line), so that nothing is
-left reading the terminal, in a mode of its own, once the login ends. Other input (a pipe, a file,
-/dev/null) is read by a daemon thread: a blocking read of a pipe cannot be cancelled, and leaving
-it behind touches no terminal.
+At a POSIX terminal each line is read on the event loop itself (terminal.read_line, in non-canonical
+mode: macOS's canonical mode would cut a line at 1,024 bytes, and a MAL redirect is longer), so that
+nothing is left reading the terminal, in a mode of its own, once the login ends. Other input (a pipe,
+a file, /dev/null, Windows' console) is read by a daemon thread: a blocking read cannot be cancelled,
+and leaving it behind touches no terminal.
 """
 
 from __future__ import annotations
@@ -59,9 +60,11 @@ class PasteReader:
         return not self._at_end
 
     async def next_line(self) -> str | None:
-        """The next pasted line, or None at end of input (Ctrl-D at a terminal)."""
-        if self.interactive:
+        """The next pasted line, or None at end of input (Ctrl-D at a terminal, Ctrl-Z Enter at Windows' console)."""
+        if self.interactive and terminal.EDITABLE:
             return await terminal.read_line(self.fd, self._editor)
+        # A pipe, a file — or Windows' console, whose own line editing reads a whole line (no termios there):
+        # a daemon thread reads it, and the loop gets each line.
         import asyncio  # not at the top: the login opens the browser before asyncio loads
 
         if self._queue is None:

@@ -129,7 +129,9 @@ def _taken(target: RedirectTarget, host: str, answer: str) -> tuple[str, str]:
     )
 
 
-def _explain(target: RedirectTarget, host: str, code: int | None, exc: OSError) -> tuple[str, str]:
+def _explain(
+    target: RedirectTarget, host: str, code: int | None, exc: OSError, platform: str = sys.platform
+) -> tuple[str, str]:
     where = _where(target, host)
     if code in IN_USE:
         return (
@@ -139,9 +141,12 @@ def _explain(target: RedirectTarget, host: str, code: int | None, exc: OSError) 
         )
     if code in DENIED:
         reason = (
-            "ports below 1024 need administrator rights on Linux and macOS"
+            "the port is in a range Windows reserves (Hyper-V, WSL and Docker Desktop reserve ranges; "
+            "`netsh int ipv4 show excludedportrange protocol=tcp` lists them — WinError 10013)"
+            if platform == "win32"
+            else "ports below 1024 need administrator rights on Linux and macOS"
             if target.port < 1024
-            else "Windows reserves some port ranges (see `netsh int ipv4 show excludedportrange tcp`)"
+            else "the system refuses it"
         )
         return (f"malcapture may not listen on {where}: {reason}.", target.register)
     return (f"malcapture cannot listen on {where}: {exc.strerror or exc}.", target.register)
