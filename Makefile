@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: help install demo test lint bench contract clean
+.PHONY: help install demo test lint bench contract package clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 12
@@ -44,6 +44,16 @@ bench: $(BENCH_STAMP)  ## the login against google-auth-oauthlib's and BASELINE'
 	$(BIN)/python scripts/bench.py --baseline $(BASELINE)
 	$(BIN)/python scripts/bench_link.py --baseline $(BASELINE)
 	$(BIN)/python scripts/bench_plex.py
+
+# Kometa's image runs Python 3.13 (python:3.13-slim): the wheel is tried there when this machine has one.
+KOMETA_PYTHON ?= $(shell for p in $$(ls -d $$HOME/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null) python3.13 python3; do \
+	  "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
+
+package: $(STAMP)  ## build the wheel and sdist, install the wheel into a fresh venv of Kometa's Python (binary wheels only, Kometa's ruamel.yaml pin) and run the demo there
+	rm -rf dist
+	$(BIN)/python -m pip install --quiet -e '.[package]'
+	$(BIN)/python -m build --outdir dist . >/dev/null
+	sh scripts/try_wheel.sh "$(KOMETA_PYTHON)" dist
 
 contract: $(STAMP)  ## check the installed command against ../shared/CONTRACT.md (beside the project)
 	@if [ -x ../shared/tools/check-contract ]; then ../shared/tools/check-contract $(BIN)/malcapture; \
