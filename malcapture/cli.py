@@ -40,6 +40,15 @@ class LoginByDefault(TyperGroup):
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         _point_to_services(ctx, self.commands, args)
+        if args[:1] in (["help"], ["version"]):  # the words people type for --help and --version
+            args = ["--help" if args[0] == "help" else "--version", *args[1:]]
+        if args[:1] == ["refresh"] and "refresh" not in self.commands:
+            service = next((s for s in SERVICES if s.group == ctx.info_name), None)
+            title = service.title if service else "This service"
+            ctx.fail(
+                f"{title}'s token does not expire: there is nothing to refresh. `{ctx.command_path} check` "
+                "says whether it works."
+            )
         if not args or args[0] not in HELP_FLAGS:
             at = self._first_word(ctx, args)
             # The first word leads (an unknown one then gets "No such command", not login's help).
@@ -441,7 +450,9 @@ for _service in SERVICES:
 
 
 @app.command(short_help="One line per service in the config: whose, until when, works or not, and the fix.")
-def status(config: ConfigOption = None, as_json: JsonOption = False, quiet: QuietOption = False) -> None:
+def status(
+    config: ConfigOption = None, as_json: JsonOption = False, quiet: QuietOption = False, verbose: VerboseOption = False
+) -> None:
     """Check every service configured in the file; exit 0 only when every one works."""
     from malcapture.config.kometa import default_path
     from malcapture.status import line
@@ -450,7 +461,7 @@ def status(config: ConfigOption = None, as_json: JsonOption = False, quiet: Quie
     reporter = StderrReporter()
     path = config or default_path()
     try:
-        found = _run(lambda: _until_done(check_all(path, _environ())))
+        found = _run(lambda: _until_done(check_all(path, _environ(), StderrReporter(verbose) if verbose else None)))
     except typer.Exit:
         if as_json:
             typer.echo("[]")

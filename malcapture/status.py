@@ -9,10 +9,11 @@ from malcapture.config import kometa
 from malcapture.errors import ConfigError
 from malcapture.lifecycle import Job, Report, describe_expiry, report, utc_now
 from malcapture.services import SERVICES
-from malcapture.ui import Quiet
+from malcapture.ui import Quiet, Reporter
 
 
-async def status(path: Path, env: Mapping[str, str]) -> list[Report]:
+async def status(path: Path, env: Mapping[str, str], verbose: Reporter | None = None) -> list[Report]:
+    """One report per configured service; `verbose`: where -v shows each exchange."""
     config = kometa.load(path)
     configured = [service for service in SERVICES if config.mapping(service.place().path)]
     if not configured:
@@ -22,7 +23,20 @@ async def status(path: Path, env: Mapping[str, str]) -> list[Report]:
             f"{config.shown} has none of the sections malcapture checks ({names}) with settings.",
             f"Run {commands} to authorize one.",
         )
-    return [await report(Job(path, service, env, Quiet())) for service in configured]
+    return [await report(Job(path, service, env, _shown(verbose))) for service in configured]
+
+
+def _shown(verbose: Reporter | None) -> Reporter:
+    """-v's exchanges (and nothing else: each service's result is its line), or nothing at all."""
+    if verbose is None:
+        return Quiet()
+    shown = verbose
+
+    class Exchanges(Quiet):
+        def debug(self, text: str) -> None:
+            shown.debug(text)
+
+    return Exchanges()
 
 
 def line(found: Report) -> str:

@@ -4,12 +4,13 @@ folder or an undefined placeholder gets, and that --print prints the whole secti
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import MalStandIn, redirect_url_from, run_here, run_without_privileges, spawn_cli, stored
+from tests.helpers import MalStandIn, redirect_url_from, run_cli, run_here, run_without_privileges, spawn_cli, stored
 
 
 def test_an_unreadable_config_is_exit_3_with_the_advice_and_json_gets_its_empty_list(
@@ -94,3 +95,47 @@ def test_backups_keep_the_last_five_versions_so_a_few_logins_keep_the_original(t
     names = sorted(p.name for p in tmp_path.iterdir() if ".bak" in p.name)
     assert names == ["config.yml.bak", "config.yml.bak.1", "config.yml.bak.2", "config.yml.bak.3", "config.yml.bak.4"]
     assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in tmp_path.iterdir() if ".bak" in p.name)
+
+
+def test_what_a_save_says_is_worded_truly(tmp_path: Path) -> None:
+    from tests.helpers import CREDS, SMALL_CONFIG, TOKENS, mal_tokens, save
+
+    path = tmp_path / "config.yml"
+    path.write_text(SMALL_CONFIG.replace("mal:\n", "mal:\n  localhost_url: (redacted)\n"))
+    first = save(path)
+    assert any(line.startswith("Filled in mal.client_id and mal.client_secret") for line in first.changes)
+    assert not any("Emptied" in line for line in first.changes)  # `(redacted)` holds no code: left alone
+    assert "localhost_url: (redacted)" in path.read_text()
+    from malcapture.login.contract import Credentials
+
+    other = Credentials("f" * 32, CREDS.client_secret)
+    second = save(path, TOKENS, other)
+    assert any(line.startswith("Replaced mal.client_id") for line in second.changes)
+    one = save(path, mal_tokens("eyJ1" + "c" * 900, TOKENS.refresh_token or ""), other)  # the access token alone
+    assert one.changes[0].startswith("Changed line ")  # one line: "line", not "lines"
+    path.write_text(path.read_text().replace("(redacted)", "http://localhost/?code=abc"))
+    third = save(path)
+    assert any(line.startswith("Emptied mal.localhost_url") for line in third.changes)
+
+
+async def test_the_words_people_type_get_what_they_mean(mal: MalStandIn, config: Path) -> None:
+    stored(mal, config)
+    helped = await run_here("help", env={"COLUMNS": "200"})
+    assert helped.code == 0
+    assert "Usage: malcapture" in helped.out
+    version = await run_here("version", env={})
+    assert version.out.startswith("malcapture ")
+    plex = await run_here("plex", "refresh", env={})
+    assert plex.code == 2
+    assert "Plex's token does not expire: there is nothing to refresh" in plex.err
+    status = await run_here("status", "-v", "-c", str(config), env=mal.env())
+    assert status.code == 0, status.err
+    assert "[http] GET" in status.err  # -v shows the exchanges of status too
+    owner = await run_cli("-c", str(config), "--no-browser", "--timeout", "1", *_app(mal), env=mal.env())
+    assert "a MyAnimeList token of user ID" in owner.err  # not "of MyAnimeList user ID"
+    waiting = next(line for line in owner.err.splitlines() if line.startswith("Waiting until"))
+    assert re.match(r"Waiting until \d\d:\d\d:\d\d [A-Z]", waiting)  # with its time zone
+
+
+def _app(mal: MalStandIn) -> list[str]:
+    return ["--client-id", mal.app.client_id, "--client-secret", str(mal.app.secret), "--redirect-uri", mal.redirect]

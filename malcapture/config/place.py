@@ -41,6 +41,7 @@ class Spent:
 
 
 SPENT = Spent()
+SPENT_URL = Spent()  # the same, where the code comes inside a URL (`?code=…`): anything else there is left alone
 Want = Set | Fill | IfBlank | Spent
 Wants = Mapping[str, "Want | Wants"]
 

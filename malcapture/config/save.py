@@ -21,7 +21,7 @@ from malcapture.config import dotenv, lock
 from malcapture.config.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
 from malcapture.config.dotenv import DotEnv
 from malcapture.config.kometa import BOM, KometaConfig, advice_for, check_writable, parse, refuse_merged_section
-from malcapture.config.place import SPENT, Fill, IfBlank, Place, Set, Want, Wants, is_blank, new_value
+from malcapture.config.place import SPENT, SPENT_URL, Fill, IfBlank, Place, Set, Want, Wants, is_blank, new_value
 from malcapture.config.placeholders import PLACEHOLDER, dotenv_line, env_name, is_placeholder, kometa_secrets, resolve
 from malcapture.config.readback import has_anchors, section_window
 from malcapture.config.splice import Edit, Splicer, apply, block_lines
@@ -126,10 +126,12 @@ def _updates(
 
 def _wanted(config: KometaConfig, old: object, want: Want, env: Mapping[str, str]) -> Value | None:
     """The new value for a key holding `old`, or None to leave it."""
-    if isinstance(want, Set):
-        return want.value
+    if isinstance(want, Set):  # a value that is already there is no change (and no line said to change)
+        return None if old is not None and str(old) == str(want.value) and type(old) is type(want.value) else want.value
     if want is SPENT:
         return "" if not is_blank(old) and not is_placeholder(old) else None
+    if want is SPENT_URL:
+        return "" if not is_placeholder(old) and re.search(r"[?&]code=", str(old or "")) else None
     shown = resolve(str(old), kometa_secrets(env, config.target.parent)) if is_placeholder(old) else old
     if isinstance(want, Fill) and want.value != "" and (is_blank(shown) or str(shown).strip() != str(want.value)):
         return want.value
@@ -226,15 +228,20 @@ def describe_changes(
         what = f"{place.dotted(place.tokens_under or '')} ({', '.join(tokens)})"
     else:
         what = ", ".join(place.dotted(k) for k, v in updates.items() if v != "" and not isinstance(v, Mapping))
-    told = [f"Changed lines {span} of {config.shown}: {what}."]
-    filled = [k for k in ("client_id", "client_secret") if updates.get(k)]
-    if filled:
-        told.append("Filled in " + " and ".join(place.dotted(k) for k in filled) + " (the tokens belong to that app).")
+    single = len(lines) == 1 and lines[0][0] == lines[0][1]
+    told = [f"Changed line{'' if single else 's'} {span} of {config.shown}: {what}."]
+    before = config.mapping(place.path) or {}
+    for verb, keys in (
+        ("Filled in", [k for k in ("client_id", "client_secret") if updates.get(k) and is_blank(before.get(k))]),
+        ("Replaced", [k for k in ("client_id", "client_secret") if updates.get(k) and not is_blank(before.get(k))]),
+    ):
+        if keys:
+            told.append(f"{verb} " + " and ".join(place.dotted(k) for k in keys) + " (the tokens belong to that app).")
     for key, value in updates.items():
         if value == "":
             told.append(
-                f"Emptied {place.dotted(key)}: it held a single-use code that is spent, and Kometa would retry it "
-                "and fail."
+                f"Emptied {place.dotted(key)}: it held a single-use code that is spent now, and Kometa would retry "
+                "it and fail."
             )
     return tuple(told)
 

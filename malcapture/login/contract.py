@@ -121,6 +121,7 @@ class Service:
     module: str  # its code (ServiceCode), imported when a command needs it
     needs: tuple[str, ...] = ()  # other settings of its section its client reads (a server's URL)
     redirect: Redirect | None = None  # where its loopback login's redirect comes back to (LOOPBACK ways)
+    spent_url: bool = False  # its spent code comes inside a URL (MyAnimeList's localhost_url): only such is emptied
 
     access_key: str = "access_token"  # the token that opens the account
     refresh_key: str | None = "refresh_token"  # the token that renews it (None: nothing renews it)
@@ -154,14 +155,14 @@ class Service:
     def wants(self, tokens: TokenSet, creds: Credentials | None, extra: Wants | None = None) -> Wants:
         """What a login or refresh writes, in Kometa's order: the app's ID and secret (filled when blank
         or different: tokens belong to one app), `extra` (a server's URL), the spent code, the tokens."""
-        from malcapture.config.place import SPENT, Fill, Set
+        from malcapture.config.place import SPENT, SPENT_URL, Fill, Set
 
         wants: dict[str, Want | Wants] = {}
         if creds is not None:
             wants |= {"client_id": Fill(creds.client_id), "client_secret": Fill(creds.client_secret or "")}
         wants |= extra or {}
         if self.spent:
-            wants[self.spent] = SPENT
+            wants[self.spent] = SPENT_URL if self.spent_url else SPENT
         values: dict[str, Want | Wants] = {key: Set(value) for key, value in tokens.values.items()}
         if self.tokens_under:
             wants[self.tokens_under] = values

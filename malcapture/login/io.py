@@ -59,6 +59,6 @@ class Io:
     def until(self, seconds: float) -> str:
         """The wall-clock time `seconds` from now, as the user reads it; far futures stay words."""
         try:
-            return time.strftime("%H:%M:%S", time.localtime(self.clock.wall() + seconds))
+            return time.strftime("%H:%M:%S %Z", time.localtime(self.clock.wall() + seconds)).strip()
         except (OverflowError, OSError, ValueError):
             return "much later than anyone will wait"

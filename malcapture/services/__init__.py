@@ -35,6 +35,7 @@ MYANIMELIST = Service(
     login_help="Authorize Kometa on MyAnimeList and save the tokens into its config.",
     done="Authorized",
     module="malcapture.services.mal",
+    spent_url=True,
 )
 
 TRAKT = Service(

@@ -237,7 +237,7 @@ def expiry(values: Mapping[str, object]) -> datetime | None:
 
 def owner(access_token: str) -> str | None:
     user = jwt_claims(access_token).get("sub")
-    return f"MyAnimeList user ID {user}" if user else None
+    return f"user ID {user}" if user else None
 
 
 def client_mismatch(access_token: str, client_id: str | None) -> str | None:
