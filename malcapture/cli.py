@@ -484,11 +484,21 @@ def status(
 @app.command(short_help="Every login against built-in stand-ins of the services; nothing leaves the machine.")
 def demo(
     keep: Annotated[bool, typer.Option("--keep", help="Keep the scratch folder with the demo's config.")] = False,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="Only serve the stand-ins, until Ctrl-C: print the variables to try any command."),
+    ] = False,
 ) -> None:
     """Every login, against built-in stand-ins of the services and a scratch config; nothing leaves the machine."""
     from malcapture import demo as demo_module
 
     reporter = StderrReporter()
+    if serve:
+        try:
+            _until_done(demo_module.serve(reporter, _out))
+        except (interrupts.Interrupted, KeyboardInterrupt):
+            reporter.info("Stopped the stand-ins.")
+        return
     _run(lambda: _until_done(demo_module.run(reporter, keep)))
 
 

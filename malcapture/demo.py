@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from malcapture import browser, lifecycle, standins
@@ -74,6 +75,29 @@ async def run(reporter: Reporter, keep: bool = False, clock: Clock | None = None
             reporter.info(f"The demo's files are kept in {folder} (--keep).")
         else:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+async def serve(reporter: Reporter, out: Callable[[str], None]) -> None:
+    """The stand-ins alone, until stopped: the variables that point malcapture at them on standard output (to
+    `export` in another shell), an app registered at each with its client ID and secret, so that every command
+    (login, --manual, --link, check, refresh, status) can be tried against them."""
+    import asyncio
+
+    async with contextlib.AsyncExitStack() as stack:
+        parts = [await stack.enter_async_context(standins.for_service(service).demo()) for service in SERVICES]
+        out(
+            "# malcapture's stand-ins: run these in another shell, then any malcapture command (Ctrl-C here stops them)"
+        )
+        for service, part in zip(SERVICES, parts, strict=True):
+            for name, value in part.env.items():
+                out(f"export {name}={value}")
+            opts = part.options(Path("config.yml"), True)
+            app = f": --client-id {opts.client_id} --client-secret {opts.client_secret}" if opts.client_id else ""
+            redirect = f" --redirect-uri {opts.redirect_uri}" if opts.redirect_uri else ""
+            server = f": a Plex Media Server at --url {opts.url}" if opts.url else ""
+            out(f"# {service.title}{app}{redirect}{server}")
+        reporter.info("Serving the stand-ins until Ctrl-C; nothing leaves this machine.")
+        await asyncio.Event().wait()
 
 
 async def play(part: Demo, config: Path, io: Io, headless: bool) -> LoginResult:

@@ -139,3 +139,44 @@ async def test_the_words_people_type_get_what_they_mean(mal: MalStandIn, config:
 
 def _app(mal: MalStandIn) -> list[str]:
     return ["--client-id", mal.app.client_id, "--client-secret", str(mal.app.secret), "--redirect-uri", mal.redirect]
+
+
+async def test_demo_serve_lets_any_command_be_tried_against_the_stand_ins(tmp_path: Path) -> None:
+    """`malcapture demo --serve` prints what to export; a real `plex --link` sign-in then runs against it."""
+    import asyncio
+    import os
+    import signal
+
+    import aiohttp
+
+    served = await spawn_cli("demo", "--serve", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert served.stdout is not None
+    try:
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("# Spotify"):
+            lines.append((await asyncio.wait_for(served.stdout.readline(), 30)).decode().strip())
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env |= dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
+        plex = next(line for line in lines if line.startswith("# Plex"))
+        config = tmp_path / "config.yml"
+        config.write_text("plex:\n  url:\n  token:\n")
+        login = await spawn_cli("plex", "-c", str(config), "--url", plex.rsplit(" ", 1)[1], env=env)
+        assert login.stderr is not None
+        shown = ""
+        while "Waiting for your approval" not in shown:
+            shown += (await asyncio.wait_for(login.stderr.readline(), 30)).decode()
+        code = shown.splitlines()[shown.splitlines().index(f"{env['MALCAPTURE_PLEX_TV_URL']}/link") + 1]
+        link = f"{env['MALCAPTURE_PLEX_TV_URL']}/link/decide"
+        async with aiohttp.ClientSession() as session, session.get(link, params={"code": code}) as page:
+            assert page.status == 200
+        _, err = await asyncio.wait_for(login.communicate(), 30)
+        assert login.returncode == 0, shown + err.decode()
+        assert "Signed in as kometa_fan" in err.decode()
+        served.send_signal(signal.SIGINT)
+        _, stopped = await asyncio.wait_for(served.communicate(), 30)
+        assert served.returncode == 0
+        assert "Stopped the stand-ins." in stopped.decode()
+    finally:
+        if served.returncode is None:
+            served.kill()
+            await served.wait()
