@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import shutil
 import signal
@@ -28,6 +29,7 @@ from malcapture.login.redirect import Authorized, Callback, parse_redirect_uri, 
 from malcapture.login.server import CallbackServer
 from malcapture.services.mal import MalClient
 from malcapture.standins.base import Scripted, serve_app
+from malcapture.standins.mal import play_browser
 from tests.helpers import (
     MAL,
     PLEX,
@@ -39,6 +41,7 @@ from tests.helpers import (
     fill,
     first_hit,
     free_port,
+    login_args,
     needs_root,
     quiet_io,
     run_cli,
@@ -495,3 +498,54 @@ async def test_the_forward_page_goes_to_the_browser_that_was_sent_there() -> Non
                 assert "Signed in as <b>kometa_fan</b>" in await forwarded.text()
     finally:
         await server.close()
+
+
+# Round one, still open then: 1,100 silent connections on --bind 0.0.0.0 with `ulimit -n 1024`.
+async def test_the_redirect_gets_through_1100_silent_connections_with_1024_descriptors(
+    mal: MalStandIn, config: Path
+) -> None:
+    import resource
+
+    prlimit = shutil.which("prlimit")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if prlimit is None or (hard != resource.RLIM_INFINITY and hard < 1500):
+        pytest.skip("needs prlimit, and 1,500 descriptors for the test's own connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1500), hard))
+    args = [*login_args(mal, config, "--bind", "0.0.0.0", "--no-browser", "--timeout", "60")]
+    process = await asyncio.create_subprocess_exec(
+        prlimit,
+        "--nofile=1024:1024",
+        sys.executable,
+        "-m",
+        "malcapture",
+        *args,
+        env=mal.env(),
+        stdin=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    silent: list[socket.socket] = []
+    try:
+        url = ""
+        while not url:
+            line = (await asyncio.wait_for(process.stderr.readline(), 20)).decode()
+            assert line
+            url = line.strip() if "/v1/oauth2/authorize?" in line else ""
+        for _ in range(1100):  # opened and never a byte sent: a scanner, or someone who wants the port's code
+            sock = socket.socket()
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                sock.connect(("127.0.0.1", mal.port))
+            silent.append(sock)
+        mal.fake.consent = "allow"
+        status, page = await play_browser(url)
+        assert status == 200, page
+        assert "Authorized as <b>kometa_fan</b>" in page
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        for sock in silent:
+            sock.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 0, err.decode()
