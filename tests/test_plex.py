@@ -338,7 +338,7 @@ def test_every_real_config_changes_in_plex_token_alone(working_configs: list[Pat
 async def test_there_is_no_plex_refresh() -> None:
     result = await run_here("plex", "refresh", env={"COLUMNS": "200", "TERM": "dumb"})
     assert result.code == 2
-    assert "No such command 'refresh'" in result.err
+    assert "Plex's token does not expire: there is nothing to refresh" in result.err
 
 
 # The second hostile round: the UUID file, plex.tv failing, libraries without settings.
