@@ -1,4 +1,4 @@
-"""Plex (services/plex.py): the PIN sign-in (a desktop's browser coming back, or a code at plex.tv/link),
+"""Plex (services/plex/): the PIN sign-in (a desktop's browser coming back, or a code at plex.tv/link),
 the checks against plex.tv and the user's server, the UUID file, what is written, `plex check` and status.
 
 Logins in the test's own event loop run on a FakeClock the stand-in shares: the PIN's lifetime and the

@@ -1,4 +1,4 @@
-"""Plex's other half (services/plex_servers.py): a blank plex.url found among the account's servers, tried
+"""Plex's other half (services/plex/servers.py): a blank plex.url found among the account's servers, tried
 from here at once and ranked as Plex's clients rank them; a shared server's own token; a plex.url that does
 not answer while another connection does; and what check and status say of the server — through the real
 command, against the stand-in's plex.tv (its /api/v2/resources) and Plex Media Servers on loopback."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from malcapture.services.plex_servers import Answered, Candidate, rank, reach_note
+from malcapture.services.plex.servers import Answered, Candidate, rank, reach_note
 from malcapture.standins.plex import Connection, FakePlexServer, serve_server
 from tests.helpers import PlexStandIn, free_port, run_cli, run_here, spawn_cli
 from tests.terminal import Terminal

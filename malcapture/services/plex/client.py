@@ -1,11 +1,5 @@
-"""Plex: the PIN sign-in as Kometa's own device, the token checked against plex.tv and the user's server.
-
-Facts: ../shared/PLEX-AUTH.md. On a desktop a strong PIN is signed in at app.plex.tv, which sends the
-browser back to a loopback server of ours (forwardUrl: no secret in it, it only brings the next
-poll forward); elsewhere a 4-character code is typed at plex.tv/link. Either way the PIN is polled
-until it holds the token, which never expires. The client identifier is Kometa's (the file UUID
-beside the config), so that plex.tv lists Kometa as one device.
-"""
+"""plex.tv's PIN and user API as Kometa's device, and the user's own server: PlexClient, and Plex's answers
+in plain words. Facts: ../shared/PLEX-AUTH.md."""
 
 from __future__ import annotations
 
@@ -13,25 +7,21 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from malcapture.config.place import IfBlank
 from malcapture.errors import ConfigError, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
-from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
-from malcapture.login.ways import LINK
+from malcapture.login.contract import Account, Setup, http_timeout, urls
 from malcapture.services import PLEX as SERVICE
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ElementTree
 
-    from malcapture.login.contract import LoginOptions, LoginResult
-    from malcapture.login.device import Approval, Pending
-    from malcapture.login.io import Io
-    from malcapture.login.keep import Destination, Kept
-    from malcapture.services.plex_servers import Candidate
+    from malcapture.login.device import Pending
+    from malcapture.services.plex.servers import Candidate
+
 
 URLS = (
     ("MALCAPTURE_PLEX_TV_URL", "https://plex.tv"),  # the API (/api/v2/...) and /link
@@ -47,119 +37,11 @@ AGAIN = "Run `malcapture plex` again and sign in within the PIN's time."
 PROBE_DEADLINE = 3.0  # seconds for trying every connection of every server at once
 
 
-def login(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture import interrupts
-
-    return interrupts.run(login_async(opts, io))
-
-
-async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture.login.contract import LoginResult
-    from malcapture.login.keep import Destination
-    from malcapture.login.prepare import prepare
-    from malcapture.services import plex_device
-
-    extra = {"url": IfBlank(opts.url)}  # a section written anew has `url:` too, as Kometa's template
-    prepared = prepare(opts, io, extra)
-    if prepared is None:
-        return LoginResult(None, None, declined=True)
-    config = prepared.config
-    dest = Destination.of(opts, prepared, extra)
-    identifier = plex_device.device_id(opts.config_path, io, create=not opts.print_block)
-    settings = {
-        "url": opts.url or _setting(config, opts, io, "url"),
-        "verify_ssl": _setting(config, opts, io, "verify_ssl"),
-        "server": opts.server,
-    }
-    folder = plex_device.folder_of(opts.config_path)
-    setup = Setup(io.env, io.reporter.debug, None, settings, folder, sleep=io.clock.sleep, ask=io.ask)
-    async with PlexClient(setup, identifier) as client:
-        if opts.chose(LINK) or io.headless(io.env) is not None:
-            return (await _link(client, dest, opts, io)).result()
-        return (await _desktop(client, dest, opts, io)).result()
-
-
-def _setting(config: Any, opts: LoginOptions, io: Io, key: str) -> str | None:
-    """A setting of the section; one a library's section leaves out is the root section's (as Kometa reads it)."""
-    if config is None:
-        return None
-    found: str | None = config.setting(SERVICE.place(opts.library), key, io.env)
-    if found is None and opts.library:
-        found = config.setting(SERVICE.place(), key, io.env)
-    return found
-
-
 @dataclass(frozen=True)
 class Pin:
     id: int
     code: str
     expires_in: int
-
-
-def _approval(pin: Pin, client: PlexClient) -> Approval:
-    from malcapture.login.device import Approval
-
-    expired = f"The PIN {pin.code} expired before it was used"
-    return Approval(pin.code, POLL_EVERY, pin.expires_in, expired, AGAIN, client.failing)
-
-
-async def _link(client: PlexClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
-    """A 4-character code to type at plex.tv/link, on any device: nothing to paste, no port to publish."""
-    from malcapture.login.device import approve, show_code
-
-    pin = await client.create_pin(strong=False)
-    what = "Open this page on any device (phone, computer), sign in to Plex and enter the code:"
-    show_code(f"{client.tv}/link", pin.code, pin.expires_in, opts, io, what)
-    return await approve(_approval(pin, client), lambda: client.poll(pin), client, dest, io)
-
-
-async def _desktop(client: PlexClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
-    """A strong PIN signed in at app.plex.tv in this machine's browser, which then comes back to us."""
-    import asyncio
-
-    from malcapture import browser
-    from malcapture.login import pkce
-    from malcapture.login.device import approve
-    from malcapture.login.server import CallbackServer, serving
-
-    io.find_browser()
-    sockets, target = _bind(opts, io)
-    pin = await client.create_pin(strong=True)
-    forward = f"http://localhost:{target.port}/" if sockets else None
-    url = client.sign_in_url(pin, forward)
-    wake = asyncio.Event()
-    server = None
-    to_open = url
-    if sockets:  # the browser's command line gets a one-time address of ours, not the PIN's code
-        start = f"/start/{pkce.make_state()}"
-        server = CallbackServer(list(sockets), target, lambda query: True, io.reporter.warn, (start, url), forward=True)
-        await server.start()
-        server.result.add_done_callback(lambda _: wake.set())
-        to_open = f"http://localhost:{target.port}{start}"
-    async with serving(server):
-        io.reporter.info("Open this page to sign in to Plex (as Kometa's own device, not with the server's token):")
-        io.reporter.url(url)
-        io.reporter.info("Opening your browser…")
-        browser.warn_if_unopened(browser.open_in_background(io.open_browser, to_open), io.reporter.warn)
-        io.reporter.info(f"Waiting until {io.until(pin.expires_in)} for the sign-in ({pin.expires_in // 60} minutes).")
-        kept = await approve(_approval(pin, client), lambda: client.poll(pin), client, dest, io, wake)
-        if server:
-            server.succeeded(kept.account, kept.saved.path if kept.saved else None, SERVICE)
-        return kept
-
-
-def _bind(opts: LoginOptions, io: Io) -> tuple[tuple[Any, ...], Any]:
-    """The forward's loopback port (any free one, or --port): a busy one only means no forwardUrl."""
-    from malcapture.errors import PortConflict
-    from malcapture.login import ports
-    from malcapture.login.redirect import parse_redirect_uri
-
-    target = parse_redirect_uri(f"http://localhost:{opts.port or ports.free_port()}/", "plex.tv")
-    try:
-        return tuple(ports.claim(target)), target
-    except PortConflict as exc:
-        io.reporter.warn(f"{exc.what} Signing in without coming back to this port: the polling finishes it.")
-        return (), target
 
 
 class PlexClient(HttpClient):
@@ -168,7 +50,7 @@ class PlexClient(HttpClient):
     def __init__(self, setup: Setup, identifier: str | None = None) -> None:
         super().__init__(http_timeout(setup.env), setup.log, backoff=setup.backoff, sleep=setup.sleep)
         self.tv, self.app = urls(setup.env, *URLS)
-        self.identifier = identifier or (_stored_id(setup.folder) if setup.folder else None) or "malcapture"
+        self.identifier = identifier or (stored_id(setup.folder) if setup.folder else None) or "malcapture"
         self.server = server_url(setup.settings.get("url"))
         self.verify_tls = str(setup.settings.get("verify_ssl") or "true").lower() not in ("false", "no", "0")
         self.chosen = setup.settings.get("server")  # --server NAME
@@ -242,7 +124,7 @@ class PlexClient(HttpClient):
         the same time; or, where plex.url is blank, the one found among the account's servers."""
         import asyncio
 
-        from malcapture.services import plex_servers
+        from malcapture.services.plex import servers as plex_servers
 
         token = str(tokens["token"])
         if self.server is None:
@@ -264,7 +146,7 @@ class PlexClient(HttpClient):
         """Every connection of every server of the account (plex.tv's resources); None when plex.tv will not say."""
         import json
 
-        from malcapture.services.plex_servers import candidates
+        from malcapture.services.plex.servers import candidates
 
         url = f"{self.tv}/api/v2/resources?includeHttps=1&includeRelay=1&includeIPv6=1"
         headers = {**self.headers, "X-Plex-Token": token}
@@ -293,7 +175,7 @@ class PlexClient(HttpClient):
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as exc:
             self._log(f"  {shown_url(url)}: no answer ({type(exc).__name__})")
             return None
-        root = _xml_root(body) if status == 200 else None
+        root = xml_root(body) if status == 200 else None
         self._log(f"  {shown_url(url)}: HTTP {status}")
         return root.get("machineIdentifier") if root is not None else None
 
@@ -343,15 +225,15 @@ def shown_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
-def _stored_id(folder: Path) -> str | None:
-    from malcapture.services import plex_device
+def stored_id(folder: Path) -> str | None:
+    from malcapture.services.plex import device as plex_device
 
     with contextlib.suppress(ConfigError):
         return plex_device.read(folder / "UUID")
     return None
 
 
-def _xml_root(body: str) -> ElementTree.Element | None:
+def xml_root(body: str) -> ElementTree.Element | None:
     """The server's MediaContainer (its answers are XML unless asked for JSON); no entities, no network."""
     import xml.etree.ElementTree as ElementTree
 
@@ -380,28 +262,3 @@ def explain(answer: Answer, action: str) -> ServiceError:
             status,
         )
     return ServiceError(f"Plex answered the {action} with HTTP {status}.", "Try again in a few minutes.", status)
-
-
-sample = """\
-plex:
-  url:                             # Enter Plex URL (REQUIRED)
-  token:                           # Enter Plex Token (REQUIRED)
-  timeout: 60
-"""
-
-
-def stand_in() -> TokenSet:
-    """Plex's tokens: 20 characters."""
-    return TokenSet({"token": "x" * 20}, access="token", refresh=None)
-
-
-CODE = ServiceCode(
-    sample=sample,
-    client=PlexClient,
-    expiry=None,  # the classic token does not expire
-    owner=None,
-    authorize_url=None,
-    login=login,
-    login_async=login_async,
-    stand_in=stand_in,
-)
