@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from malcapture.config import dotenv, lock
-from malcapture.config.atomic import ChangedMeanwhile, Rename, Replaced, replace_file
+from malcapture.config.atomic import ChangedMeanwhile, Rename, replace_file
+from malcapture.config.changes import describe_changes, told_held, where_backup
 from malcapture.config.dotenv import DotEnv
 from malcapture.config.kometa import BOM, KometaConfig, advice_for, check_writable, parse, refuse_merged_section
 from malcapture.config.place import SPENT, SPENT_URL, Fill, IfBlank, Place, Set, Want, Wants, is_blank, new_value
 from malcapture.config.placeholders import PLACEHOLDER, dotenv_line, env_name, is_placeholder, kometa_secrets, resolve
 from malcapture.config.readback import has_anchors, section_window
-from malcapture.config.splice import Edit, Splicer, apply, block_lines
+from malcapture.config.splice import Edit, Splicer, apply
 from malcapture.errors import ConfigError
 from malcapture.tokens import Value
 
@@ -73,7 +74,7 @@ def plan_save(config: KometaConfig, place: Place, wants: Wants, env: Mapping[str
     held: list[Held] = []
     found = dotenv.read(config.target.parent / ".env")  # once: for the plan and the write
     updates = _updates(config, current, wants, (), held, env, found)
-    nested = _nest(place.path[1:], updates)
+    nested = nest(place.path[1:], updates)
     edits = Splicer(config.text, config.newline, config.documents == 1).section(config.root, place.path[0], nested)
     text = apply(config.text, edits)
     verify(config, text, edits, {place.path[0]: nested})
@@ -86,12 +87,12 @@ def plan_save(config: KometaConfig, place: Place, wants: Wants, env: Mapping[str
                 value.variable, str(value.value)
             )
     changed = describe_changes(config, place, text, edits, updates, current is None) if raw != config.raw else ()
-    changes = changed + _told_held(config, place, held)
+    changes = changed + told_held(config, place, [(h.variable, h.keys) for h in held])
     shadowed = tuple(h.variable for h in held if h.variable in env)
     return Plan(config, updates, raw, changes, tuple(edits), tuple(held), found, dotenv_raw, shadowed)
 
 
-def _nest(path: tuple[str, ...], updates: dict[str, Any]) -> dict[str, Any]:
+def nest(path: tuple[str, ...], updates: dict[str, Any]) -> dict[str, Any]:
     for key in reversed(path):
         updates = {key: updates}
     return updates
@@ -157,13 +158,6 @@ def _held(config: KometaConfig, keys: tuple[str, ...], placeholder: str, value: 
     return Held(keys, placeholder, value, variable)
 
 
-def _told_held(config: KometaConfig, place: Place, held: list[Held]) -> tuple[str, ...]:
-    if not held:
-        return ()
-    names = ", ".join(f"{h.variable} ({place.dotted(*h.keys)})" for h in held)
-    return (f"Wrote {names} in {config.target.parent / '.env'}: the config reads them from there (<<placeholders>>).",)
-
-
 def verify(config: KometaConfig, text: str, edits: list[Edit], updates: Mapping[str, Any]) -> None:
     """Refuse to write a text that does not read back as the old data with `updates` applied."""
     expected = copy.deepcopy(config.data)
@@ -205,62 +199,6 @@ def _section_reads_back(config: KometaConfig, text: str, edits: list[Edit], name
     return part.data == {name: values} and not has_anchors(part.root)
 
 
-def describe_changes(
-    config: KometaConfig, place: Place, text: str, edits: list[Edit], updates: dict[str, Any], new: bool
-) -> tuple[str, ...]:
-    """What a save changes, in words: the lines, the values added, a section appended."""
-    if not edits:
-        return ()
-    lines = _changed_lines(text, edits)
-    span = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in lines)
-    name = place.name
-    if new:
-        told = [f"A new {name}: section was added at lines {span} of {config.shown} (the file had none)."]
-        commented = re.search(rf"^[ \t]*#[ \t]*{re.escape(place.path[-1])}:", config.text, re.MULTILINE)
-        if commented:
-            at = config.text.count("\n", 0, commented.start()) + 1
-            told.append(
-                f"Line {at} holds a commented-out `# {place.path[-1]}:`; Kometa reads the new section, not that one."
-            )
-        return tuple(told)
-    tokens = updates.get(place.tokens_under) if place.tokens_under else None
-    if tokens:
-        what = f"{place.dotted(place.tokens_under or '')} ({', '.join(tokens)})"
-    else:
-        what = ", ".join(place.dotted(k) for k, v in updates.items() if v != "" and not isinstance(v, Mapping))
-    single = len(lines) == 1 and lines[0][0] == lines[0][1]
-    told = [f"Changed line{'' if single else 's'} {span} of {config.shown}: {what}."]
-    before = config.mapping(place.path) or {}
-    for verb, keys in (
-        ("Filled in", [k for k in ("client_id", "client_secret") if updates.get(k) and is_blank(before.get(k))]),
-        ("Replaced", [k for k in ("client_id", "client_secret") if updates.get(k) and not is_blank(before.get(k))]),
-    ):
-        if keys:
-            told.append(f"{verb} " + " and ".join(place.dotted(k) for k in keys) + " (the tokens belong to that app).")
-    for key, value in updates.items():
-        if value == "":
-            told.append(
-                f"Emptied {place.dotted(key)}: it held a single-use code that is spent now, and Kometa would retry "
-                "it and fail."
-            )
-    return tuple(told)
-
-
-def _changed_lines(text: str, edits: list[Edit]) -> list[tuple[int, int]]:
-    ranges: list[tuple[int, int]] = []
-    shift = 0
-    for edit in sorted(edits, key=lambda e: (e.start, e.end)):
-        start = edit.start + shift
-        shift += len(edit.text) - (edit.end - edit.start)
-        first = text.count("\n", 0, start) + 1
-        last = first + edit.text.rstrip("\r\n").count("\n")
-        if ranges and first <= ranges[-1][1] + 1:
-            ranges[-1] = (ranges[-1][0], max(last, ranges[-1][1]))
-        else:
-            ranges.append((first, last))
-    return ranges
-
-
 def save(
     config: KometaConfig,
     place: Place,
@@ -295,7 +233,7 @@ def save(
             if isinstance(exc, ChangedMeanwhile):
                 continue
             raise ConfigError(f"Could not write {config.shown}: {exc.strerror or exc}.", advice_for(exc)) from None
-        told = _where_backup(replaced) if replaced else ()
+        told = where_backup(replaced) if replaced else ()
         only_dotenv = plan.dotenv is not None and plan.dotenv_raw is not None and plan.raw == current
         path = plan.dotenv.path if only_dotenv and plan.dotenv else config.shown
         return Saved(path, replaced.backup if replaced else None, plan.changes + told)
@@ -333,25 +271,6 @@ def _read_again(config: KometaConfig) -> bytes:
         raise ConfigError(f"The config file {config.shown} cannot be read again: {exc.strerror}.") from None
 
 
-def _where_backup(replaced: Replaced) -> tuple[str, ...]:
-    if replaced.backup is None:
-        return (
-            ("Its folder is read-only, so it was written in place and no backup was kept.",)
-            if replaced.in_place
-            else ()
-        )
-    told = f"The previous version is kept as {replaced.backup}."
-    if replaced.backup.name.endswith(".malcapture.bak"):
-        theirs = replaced.backup.with_name(replaced.backup.name.removesuffix(".malcapture.bak") + ".bak")
-        told += f" ({theirs} was not written by malcapture, so it was left alone.)"
-    if replaced.single_file_mount:
-        told += (
-            " The config is a file mounted on its own (a single-file bind mount), so that backup is not on "
-            "the mounted disk: in a container it is gone when the container is removed — copy it out if you want it."
-        )
-    return (told,)
-
-
 def save_locked(
     config: KometaConfig,
     place: Place,
@@ -364,59 +283,3 @@ def save_locked(
     without, the caller holds it."""
     with lock.exclusive(config.path, lock_says) if lock_says else contextlib.nullcontext():
         return save(config, place, wants, env, planned=planned)
-
-
-def config_block(place: Place, wants: Wants) -> str:
-    """The section as a block to paste into config.yml (--print, and values that could not be saved)."""
-
-    def values(wanted: Wants) -> dict[str, Any]:
-        return {k: values(w) if isinstance(w, Mapping) else new_value(w) for k, w in wanted.items()}
-
-    nested: dict[str, Any] = _nest(place.path[1:], values(wants))
-    return "\n".join([f"{place.path[0]}:", *block_lines(nested, 2)]) + "\n"
-
-
-def whole_section(config: KometaConfig, place: Place, wants: Wants, env: Mapping[str, str]) -> str | None:
-    """--print's section as it would be after the save: every key the config has in it, the new values in
-    place, its comments kept. None where that cannot be shown so (a library's section, values kept in .env)."""
-    if len(place.path) != 1:
-        return None
-    try:
-        plan = plan_save(config, place, wants, env)
-    except ConfigError:
-        return None
-    if plan.held:
-        return None
-    lines = plan.raw.removeprefix(BOM).decode("utf-8").splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if re.match(rf"{re.escape(place.path[0])}[ \t]*:", line)), None)
-    if start is None:
-        return None
-    end = start + 1
-    while end < len(lines) and (not lines[end].strip() or lines[end][0] in " \t"):
-        end += 1
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    return "".join(lines[start:end]).replace("\r\n", "\n").rstrip("\n") + "\n"
-
-
-def keep_tokens(folder: Path, block: str) -> Path | None:
-    """Issued values in a file of their own (0600), beside the config or in the home folder: cron and
-    systemd discard standard output. Never raises: a full disk leaves no file, and says None."""
-    name = f"malcapture-tokens-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.yml"
-    for place in (folder, Path.home()):
-        path = place / name
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-        except OSError:
-            continue
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
-                handle.write(block)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-            continue
-        return path
-    return None

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from malcapture import interrupts
+from malcapture.config.blocks import config_block, keep_tokens, whole_section
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
-from malcapture.config.save import Plan, Saved, config_block, keep_tokens, plan_save, save_locked, whole_section
+from malcapture.config.save import Plan, Saved, plan_save, save_locked
 from malcapture.errors import ConfigError, NetworkError, ServiceError, TokensNotSaved, UnusableTokens
 from malcapture.login.contract import Account, Credentials, LoginOptions, LoginResult, Service, TokenClient
 from malcapture.login.prepare import Prepared
