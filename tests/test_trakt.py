@@ -1,4 +1,4 @@
-"""Trakt (services/trakt.py): the device flow, the PIN, the loopback capture, refresh, check and status,
+"""Trakt (services/trakt/): the device flow, the PIN, the loopback capture, refresh, check and status,
 against its stand-in on loopback. The device flow's polling runs on a FakeClock shared with the stand-in:
 its intervals and expiry pass at once."""
 

@@ -1,33 +1,23 @@
-"""Trakt: the device flow (the default), Kometa's PIN flow (--pin), the loopback capture (--redirect-uri);
-its OAuth on auth.trakt.tv, /users/settings on api.trakt.tv; its failures in plain words.
-
-Facts: ../shared/TRAKT-OAUTH.md. Trakt's OAuth is Doorkeeper's, whose code grant checks the client
-before the grant: a code that cannot exist tells a wrong secret (401 invalid_client) from a right
-one (401 invalid_grant) and spends nothing. (Its refresh grant checks the token first, so it cannot.)
-"""
+"""Trakt's OAuth on auth.trakt.tv and /users/settings on api.trakt.tv (TraktClient), and its failures in
+plain words. Facts: ../shared/TRAKT-OAUTH.md."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from malcapture.errors import AccessDenied, ServiceError, TimedOut, UsageError
+from malcapture.errors import AccessDenied, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
-from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
-from malcapture.login.ways import PIN as PIN_WAY
+from malcapture.login.contract import Account, Setup, http_timeout, urls
 from malcapture.services import TRAKT as SERVICE
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
-    from malcapture.login.contract import LoginOptions, LoginResult
     from malcapture.login.device import Pending
-    from malcapture.login.io import Io
-    from malcapture.login.keep import Destination, Kept
-    from malcapture.login.prepare import Prepared
+
 
 URLS = (
     ("MALCAPTURE_TRAKT_AUTH_URL", "https://auth.trakt.tv"),  # every /oauth/... request, since 2026
@@ -36,7 +26,6 @@ URLS = (
 )
 OOB = "urn:ietf:wg:oauth:2.0:oob"  # what Kometa registers, and sends in every exchange and refresh
 TOKEN_KEYS = ("access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at")  # Kometa's order
-PIN = re.compile(r"[A-Za-z0-9]{4,32}")
 DELETED_APP = (
     "Check the app at https://developer.trakt.tv (Your API Apps): in 2026 Trakt deleted the apps of free "
     "accounts, and only VIP accounts can create new ones. Put the app's client ID and secret in trakt: "
@@ -47,43 +36,6 @@ ACCOUNT = "Sign in at https://trakt.tv to see why; Kometa cannot use this accoun
 AGAIN = "Run `malcapture trakt` again for a new code."
 
 
-def login(opts: LoginOptions, io: Io) -> LoginResult:
-    """Device flow by default; `--pin` for Kometa's PIN page; `--redirect-uri` for the loopback capture."""
-    from malcapture import interrupts
-    from malcapture.login import loopback
-
-    if opts.chose(PIN_WAY) and opts.redirect_uri:
-        raise UsageError(
-            "use either --pin or --redirect-uri, not both.", "Run `malcapture trakt --help` for the ways in."
-        )
-    if opts.redirect_uri:
-        return loopback.run(opts, io)
-    return interrupts.run(login_async(opts, io))
-
-
-async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture.login import loopback
-    from malcapture.login.keep import Destination
-    from malcapture.login.prepare import prepare
-
-    if opts.chose(PIN_WAY) and opts.redirect_uri:
-        raise UsageError(
-            "use either --pin or --redirect-uri, not both.", "Run `malcapture trakt --help` for the ways in."
-        )
-    if opts.redirect_uri:
-        return await loopback.login(opts, io)
-    prepared = prepare(opts, io)
-    if prepared is None:
-        from malcapture.login.contract import LoginResult
-
-        return LoginResult(None, None, declined=True)
-    dest = Destination.of(opts, prepared)
-    async with TraktClient(Setup(io.env, io.reporter.debug, prepared.creds, sleep=io.clock.sleep)) as client:
-        if opts.chose(PIN_WAY):
-            return (await _pin(client, prepared, dest, opts, io)).result()
-        return (await _device(client, dest, opts, io)).result()
-
-
 @dataclass(frozen=True)
 class DeviceCode:
     device_code: str = field(repr=False)
@@ -91,76 +43,6 @@ class DeviceCode:
     verification_url: str
     expires_in: int
     interval: int
-
-
-async def _device(client: TraktClient, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
-    from malcapture.login.device import Approval, approve, show_code
-
-    device = await client.device_code()  # a deleted app (403) is explained here, before any browser
-    what = "Open this page on any device (phone, computer), sign in to Trakt and enter the code:"
-    show_code(device.verification_url, device.user_code, device.expires_in, opts, io, what)
-    approval = Approval(
-        device.user_code,
-        device.interval,
-        device.expires_in,
-        f"The code {device.user_code} expired before it was approved",
-        "Run `malcapture trakt` again and approve the new code within its time.",
-    )
-    return await approve(approval, lambda: client.poll(device), client, dest, io)
-
-
-async def _pin(client: TraktClient, prepared: Prepared, dest: Destination, opts: LoginOptions, io: Io) -> Kept:
-    from malcapture.login.keep import keep_issued
-
-    place, config = prepared.place, prepared.config
-    stored = config.setting(place, "pin", io.env) if config else None
-    if stored:
-        io.reporter.info("Using the PIN in trakt.pin (it works once).")
-        try:
-            kept = await keep_issued(lambda: client.exchange_code(stored, "", None), client, dest, io.reporter, io.env)
-            assert not isinstance(kept, type(None))
-            return kept
-        except ServiceError as exc:
-            if not exc.refused:
-                raise
-            io.reporter.warn(f"the PIN in trakt.pin was refused ({exc.what}) — it works once and only for minutes.")
-    if not io.paste.can_deliver():
-        raise UsageError(
-            "A PIN must be typed, but standard input is not a terminal and has nothing to read; "
-            "the config was not changed.",
-            "Run `malcapture trakt` (the device flow needs no typing), or put a fresh PIN in trakt.pin.",
-        )
-    assert prepared.creds is not None
-    url = authorize_url(io.env, prepared.creds.client_id, "", "", None)
-    io.reporter.info("Open this URL, sign in to Trakt, click Yes, and type here the PIN that Trakt shows:")
-    io.reporter.url(url)
-    io.reporter.info("(Trakt is retiring this PIN page: if it shows no PIN, run `malcapture trakt` instead.)")
-    if not opts.no_browser and io.headless(io.env) is None:
-        from malcapture import browser
-
-        io.reporter.info("Opening your browser…")
-        browser.warn_if_unopened(browser.open_in_background(io.open_browser, url), io.reporter.warn)
-    pin = await _read_pin(opts, io)
-    return await keep_issued(lambda: client.exchange_code(pin, "", None), client, dest, io.reporter, io.env)
-
-
-async def _read_pin(opts: LoginOptions, io: Io) -> str:
-    import asyncio
-
-    async def read() -> str:
-        while True:
-            line = await io.paste.next_line()
-            if line is None:
-                raise UsageError("Input ended before a PIN was typed; the config was not changed.")
-            if PIN.fullmatch(line.strip()):
-                return line.strip()
-            if line.strip():
-                io.reporter.warn("that is not a PIN (letters and digits, as Trakt shows it). Type it again:")
-
-    try:
-        return await asyncio.wait_for(read(), opts.timeout)
-    except asyncio.TimeoutError:
-        raise TimedOut(f"No PIN was typed within {opts.timeout:g} seconds; the config was not changed.") from None
 
 
 def authorize_url(env: Mapping[str, str], client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
@@ -384,36 +266,3 @@ def expiry(values: Mapping[str, object]) -> datetime | None:
         return datetime.fromtimestamp(int(str(values["created_at"])) + int(str(values["expires_in"])), tz=timezone.utc)
     except (KeyError, ValueError, OverflowError, OSError):
         return None
-
-
-def stand_in() -> TokenSet:
-    """Trakt's tokens: 64 hexadecimal characters, opaque; the answer says when it was made."""
-    values = ("0" * 64, "bearer", 86400, "0" * 64, "public", 1_700_000_000)
-    return TokenSet(dict(zip(TOKEN_KEYS, values, strict=True)))
-
-
-sample = """\
-trakt:
-  client_id:
-  client_secret:
-  pin:
-  authorization:
-    access_token:
-    token_type:
-    expires_in:
-    refresh_token:
-    scope:
-    created_at:
-"""
-
-
-CODE = ServiceCode(
-    sample=sample,
-    client=TraktClient,
-    expiry=expiry,
-    owner=None,
-    authorize_url=authorize_url,
-    login=login,
-    login_async=login_async,
-    stand_in=stand_in,
-)
