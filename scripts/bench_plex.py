@@ -30,7 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/link.py, s
 
 from bench import HERE, KEPT_ENV, ROOT, median, run_timed
 
-from malcapture.standins.plex import FakePlex, FakePlexServer, serve, serve_server
+from malcapture.login.ports import free_port
+from malcapture.standins.plex import Connection, FakePlex, FakePlexServer, serve, serve_server
 from tests.link import Link, certificate
 
 T = TypeVar("T")
@@ -46,6 +47,7 @@ class PlexBench:
         self.trust = ssl.create_default_context(cafile=str(cert))
         self.fake = FakePlex()
         self.server = FakePlexServer(plex=self.fake)
+        self.published = False
         _, tv = self._on_loop(serve(self.fake, tls=context))
         _, pms = self._on_loop(serve_server(self.server, tls=context))
         self.tv_link = Link(("127.0.0.1", int(tv.rsplit(":", 1)[1])), rtt)
@@ -69,10 +71,11 @@ class PlexBench:
     def _on_loop(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
-    def malcapture(self) -> float:
-        """forward → saved, in milliseconds."""
+    def malcapture(self, find_url: bool = False) -> float:
+        """forward → saved, in milliseconds; `find_url`: plex.url is blank, and found among the account's servers
+        (plex.tv's list, every connection tried at once, the best one's server check)."""
         config = self.folder / "config.yml"
-        config.write_text(CONFIG.format(url=self.pms))
+        config.write_text(CONFIG.format(url="" if find_url else self.pms))
         self.forwarded.unlink(missing_ok=True)
         run_timed([sys.executable, "-m", "malcapture", "plex", "-c", str(config)], self.env, self.log, cwd=self.folder)
         return (config.stat().st_mtime_ns - int(self.forwarded.read_text())) / 1e6
@@ -117,6 +120,8 @@ def main() -> None:
         bench = PlexBench(Path(tmp), rtt / 1000)
         bench.malcapture()  # a warm-up
         ours = [bench.malcapture() for _ in range(args.runs)]
+        bench.fake.publish(bench.server, Connection(bench.pms), Connection(f"https://127.0.0.1:{free_port()}"))
+        found = [bench.malcapture(find_url=True) for _ in range(args.runs)]
         phases = [(n + 0.5) / args.runs for n in range(args.runs)]
         every1 = [bench.poller(1.0, phase) for phase in phases]
         every2 = [bench.poller(2.0, phase) for phase in phases]
@@ -125,6 +130,7 @@ def main() -> None:
     print(f"  {'':44}{'ms':>8}{'round trips':>14}")
     for label, runs in (
         ("malcapture: forward → saved", ours),
+        ("the same, plex.url found (2 servers tried)", found),
         ("a client polling every 1 s: sign-in → done", every1),
         ("a client polling every 2 s: sign-in → done", every2),
     ):
