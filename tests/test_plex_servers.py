@@ -285,3 +285,27 @@ async def test_a_password_in_plex_url_is_never_shown(plex: PlexStandIn, tmp_path
     assert f"http://kometa:***@127.0.0.1:{port}" in said
     status = await run_here("status", "-c", str(config), "--json", env=plex.env())
     assert "hunter2" not in status.out + status.err
+
+
+async def test_https_and_ipv6_connections_are_tried_and_https_wins(plex: PlexStandIn, tmp_path: Path) -> None:
+    """The server also answers over TLS (a test certificate, trusted as a plex.direct one is) and on ::1: the
+    https connection is chosen over the plain ones, as Plex's clients choose."""
+    from malcapture.standins.base import serve_app
+    from tests.link import certificate
+
+    cert, context = certificate(tmp_path)
+    tls_runner, tls_url = await serve_app(plex.server.application(), tls=context)
+    v6_runner, v6_url = await serve_app(plex.server.application(), host="::1")
+    try:
+        secure = tls_url.replace("127.0.0.1", "localhost")
+        plex.fake.publish(plex.server, Connection(plex.server_url), Connection(v6_url), Connection(secure))
+        config = tmp_path / "config.yml"
+        config.write_text(CONFIG)
+        code, said = await link_login(plex, config, env=plex.env(SSL_CERT_FILE=str(cert)))
+    finally:
+        await v6_runner.cleanup()
+        await tls_runner.cleanup()
+    assert code == 0, said
+    assert plex_section(config)["url"] == secure
+    assert "(owned, local, https, answered in" in said
+    assert plex.server.hits["/identity"] >= 3  # plain, IPv6 and TLS all tried

@@ -152,4 +152,5 @@ async def serve_app(
     runner = web.AppRunner(application, access_log=None, handler_cancellation=True)
     await runner.setup()
     await web.SockSite(runner, sock, ssl_context=tls).start()
-    return runner, f"{'https' if tls else 'http'}://{host}:{sock.getsockname()[1]}"
+    shown = f"[{host}]" if ":" in host else host
+    return runner, f"{'https' if tls else 'http'}://{shown}:{sock.getsockname()[1]}"
