@@ -14,11 +14,10 @@ from malcapture.errors import ConfigError, ServiceError, TimedOut
 from malcapture.http import Answer, HttpClient, is_html, json_object, titled
 from malcapture.login.contract import Account, Setup, http_timeout, urls
 from malcapture.services import PLEX as SERVICE
+from malcapture.services.plex.words import server_url, shown_url, xml_root
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
-    import xml.etree.ElementTree as ElementTree
-
     from malcapture.login.device import Pending
     from malcapture.services.plex.servers import Candidate
 
@@ -29,10 +28,6 @@ URLS = (
 )
 PRODUCT = "Kometa"  # plex.tv lists the token under Kometa's name, as Kometa's own requests say
 POLL_EVERY = 1.0  # seconds, as the web pages that sign in to Plex do
-READ_ONLY = (
-    "Plex Token is read only (the server does not allow this account to sync), so Kometa would stop with "
-    '"Plex Token is read only. Please get a new token": sign in as the server\'s owner or an admin.'
-)
 AGAIN = "Run `malcapture plex` again and sign in within the PIN's time."
 PROBE_DEADLINE = 3.0  # seconds for trying every connection of every server at once
 
@@ -185,64 +180,12 @@ class PlexClient(HttpClient):
         return await self.send("GET", f"{url}/", "server check", idempotent=True, headers=headers, ssl=self.verify_tls)
 
 
-def server_url(text: str | None) -> str | None:
-    """plex.url as Kometa will use it, checked before anything is asked of plex.tv: a URL this machine's HTTP
-    client can open (`http://[127.0.0.1]:32400` cannot), without a trailing slash."""
-    from urllib.parse import urlsplit
-
-    from malcapture.errors import UsageError
-
-    url = (text or "").strip().rstrip("/")
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises for a port that is not a number)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-        if valid and parts.netloc.startswith("[") is not (":" in (parts.hostname or "")):
-            valid = False
-    except ValueError:
-        valid = False
-    if not valid:
-        raise UsageError(
-            f"plex.url {shown_url(url)!r} is not a URL Kometa can open.",
-            "Write the server's address as http://HOST:32400 (an IPv6 address in brackets, [::1]), or pass --url.",
-        )
-    return url
-
-
-def shown_url(url: str) -> str:
-    """A URL as messages show it: a password in it (a reverse proxy's) replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(a URL that cannot be read)"
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
 def stored_id(folder: Path) -> str | None:
     from malcapture.services.plex import device as plex_device
 
     with contextlib.suppress(ConfigError):
         return plex_device.read(folder / "UUID")
     return None
-
-
-def xml_root(body: str) -> ElementTree.Element | None:
-    """The server's MediaContainer (its answers are XML unless asked for JSON); no entities, no network."""
-    import xml.etree.ElementTree as ElementTree
-
-    if "<!DOCTYPE" in body or "<!ENTITY" in body:
-        return None
-    try:
-        return ElementTree.fromstring(body)  # noqa: S314 (no DOCTYPE, so no entity to expand or fetch)
-    except ElementTree.ParseError:
-        return None
 
 
 def explain(answer: Answer, action: str) -> ServiceError:

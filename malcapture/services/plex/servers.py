@@ -161,7 +161,7 @@ async def at_configured_url(client: Any, token: str) -> Said:
     """The server at plex.url (or --url) with the token: its name and whether it allows sync; a shared server's
     own token when it refuses the account's; where it cannot be reached, another connection that answers."""
     from malcapture.errors import NetworkError, ServiceError
-    from malcapture.services.plex.client import shown_url
+    from malcapture.services.plex.words import shown_url
 
     url = client.server
     try:
@@ -276,7 +276,7 @@ def _none_answered(servers: list[Candidate]) -> str:
 async def _unreachable(client: Any, token: str, url: str, what: str) -> str:
     import time
 
-    from malcapture.services.plex.client import shown_url
+    from malcapture.services.plex.words import shown_url
 
     said = f"the Plex server at {shown_url(url)} could not be reached from here ({what}) — the token is kept"
     servers = await client.servers(token) or []
@@ -307,7 +307,7 @@ async def _shared_token(client: Any, token: str, url: str) -> Said | None:
 
 def _from_root(answer: Any, url: str) -> Said:
     """The server's answer to `GET /`: its name, and whether this token may sync (Kometa stops otherwise)."""
-    from malcapture.services.plex.client import READ_ONLY, shown_url, xml_root
+    from malcapture.services.plex.words import READ_ONLY, shown_url, xml_root
 
     if answer.status != 200:
         note = (
