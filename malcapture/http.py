@@ -176,8 +176,21 @@ async def _read(response: aiohttp.ClientResponse, url: str, action: str) -> Answ
                 "Check the service's address (a proxy, or an endpoint variable) and try again later.",
                 response.status,
             )
-    text = bytes(body).decode(response.charset or "utf-8", errors="replace")
+    text = bytes(body).decode(_charset(response.charset, response.content_type), errors="replace")
     return Answer(response.status, text, response.content_type, _seconds(response.headers.get("Retry-After", "")))
+
+
+def _charset(label: str | None, kind: str) -> str:
+    """The codec an answer is read with: JSON is UTF-8 whatever its label says (RFC 8259; a `charset=utf8mb4`
+    Python does not know must not fail after a code was spent); other text as labelled, when Python knows it."""
+    import codecs
+
+    if not label or "json" in kind:
+        return "utf-8"
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return "utf-8"
 
 
 def _seconds(header: str) -> float | None:

@@ -549,3 +549,32 @@ async def test_the_redirect_gets_through_1100_silent_connections_with_1024_descr
             process.kill()
             await process.wait()
     assert process.returncode == 0, err.decode()
+
+
+# Round two: what services send.
+async def test_a_token_answer_labelled_with_an_unknown_charset_is_read_as_utf8(mal: MalStandIn, config: Path) -> None:
+    old = stored(mal, config)
+    tokens = mal.fake.issue_tokens(mal.app.client_id)
+    del mal.fake.refresh_tokens[str(old["refresh_token"])]  # the refresh spends the old one, as MAL's would
+    mal.fake.script(
+        "/v1/oauth2/token", Scripted(200, json.dumps(tokens), content_type="application/json; charset=utf8mb4")
+    )
+    result = await run_cli("refresh", "-c", str(config), env=mal.env())
+    assert result.code == 0, result.err
+    assert "Traceback" not in result.err
+    assert str(tokens["refresh_token"]) in config.read_text()
+
+
+async def test_a_services_words_reach_the_terminal_without_their_escape_sequences(
+    mal: MalStandIn, config: Path
+) -> None:
+    stored(mal, config)
+    mal.fake.user = "fan\x1b]0;pwned\x07\x1b[2J\u202emoc.live"  # sets the title, clears the screen, reverses text
+    result = await run_cli("check", "-c", str(config), env=mal.env())
+    assert result.code == 0, result.err
+    assert "\x1b" not in result.out + result.err
+    assert "\u202e" not in result.out + result.err
+    assert "fan\\x1b]0;pwned\\x07\\x1b[2J\\u202emoc.live" in result.out
+    found = await run_here("check", "-c", str(config), "--json", env=mal.env())
+    assert json.loads(found.out)["account"] == mal.fake.user  # JSON carries it whole, escaped by JSON itself
+    assert "\x1b" not in found.out

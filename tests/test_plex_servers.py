@@ -309,3 +309,30 @@ async def test_https_and_ipv6_connections_are_tried_and_https_wins(plex: PlexSta
     assert plex_section(config)["url"] == secure
     assert "(owned, local, https, answered in" in said
     assert plex.server.hits["/identity"] >= 3  # plain, IPv6 and TLS all tried
+
+
+async def test_a_plex_url_that_redirects_is_said_with_the_address_to_write(plex: PlexStandIn, tmp_path: Path) -> None:
+    """A reverse proxy sends http:// to https://: the token rightly does not follow, and check says where to
+    point plex.url instead of calling the token broken."""
+    from aiohttp import web
+
+    from malcapture.standins.base import serve_app
+
+    async def moved(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPMovedPermanently("https://plex.example.org/")
+
+    proxy = web.Application()
+    proxy.router.add_route("GET", "/{tail:.*}", moved)
+    runner, proxy_url = await serve_app(proxy)
+    try:
+        config = tmp_path / "config.yml"
+        config.write_text(CONFIG.replace("  url:\n", f"  url: {plex.server_url}\n"))
+        code, said = await link_login(plex, config)
+        assert code == 0, said
+        config.write_text(config.read_text().replace(plex.server_url, proxy_url))
+        check = await run_here("plex", "check", "-c", str(config), env=plex.env())
+    finally:
+        await runner.cleanup()
+    assert check.code == 1
+    assert f"plex.url {proxy_url} redirects to https://plex.example.org/: write that address into plex.url" in check.err
+    assert "token is not valid" not in check.err
