@@ -22,6 +22,7 @@ from tests.helpers import (
     desktop_login,
     login_args,
     quiet_io,
+    read_record,
     run_cli,
     run_here,
     spawn_cli,
@@ -82,6 +83,8 @@ async def test_a_wrong_mal_secret_is_found_before_the_code_is_spent(
     assert "Got the code" not in result.err
     assert not any(grant.used for grant in mal.fake.grants.values())  # Allow was clicked, or not: nothing spent
     assert config.read_bytes() == before
+    page = str(read_record(config.parent / "browser.json")["page"])  # the browser was told, not left stranded
+    assert "client secret (or the client ID) is wrong" in page
 
 
 async def test_a_wrong_trakt_secret_stops_the_device_flow_before_approval(

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 from malcapture import browser
 from malcapture.errors import AccessDenied, InputRejected, MalcaptureError, ServiceError, TimedOut, UsageError
+from malcapture.login import pages
 from malcapture.login.contract import LoginOptions, LoginResult, Service, Setup, TokenClient
 from malcapture.login.io import Io
 from malcapture.login.keep import Destination, keep_issued
@@ -20,6 +21,8 @@ from malcapture.login.server import CallbackServer, serving
 from malcapture.login.start import Started
 from malcapture.login.warm import warm
 
+LINGER = 120.0  # seconds the server waits, after a wrong secret, for the browser to come back and be told
+
 
 async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
     server = await _serve(started, io) if started.sockets else None
@@ -27,11 +30,37 @@ async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
         setup = Setup(io.env, io.reporter.debug, started.prepared.creds, sleep=io.clock.sleep, wall=io.clock.wall)
         async with opts.service.code.client(setup) as client:
             async with warm(client, client.warm_urls):  # the exchange and the check: one round trip each
-                callback = await _wait(server, started, opts, io, client)
+                try:
+                    callback = await _wait(server, started, opts, io, client)
+                except WrongSecret as exc:
+                    await _tell_the_browser(server, exc.failure, io)
+                    raise exc.failure from None
             result = await _finish(callback, started, opts, io, client)
         if server:
             server.succeeded(result.account, result.saved_to, opts.service)
         return result
+
+
+class WrongSecret(Exception):
+    """The app's secret turned out wrong while the user read the consent page (the browser is still there)."""
+
+    def __init__(self, failure: MalcaptureError) -> None:
+        super().__init__(str(failure))
+        self.failure = failure
+
+
+async def _tell_the_browser(server: CallbackServer[Callback] | None, failure: MalcaptureError, io: Io) -> None:
+    """The browser on the consent page would land on a closed port after Allow: the server stays until it
+    comes (or a while passes, or Ctrl-C), and its page says what happened, as the terminal does now."""
+    if server is None or server.result.done():
+        return
+    io.reporter.warn(
+        f"{failure.what} Nothing was spent. The browser's page will say so too once you click Allow: waiting "
+        f"for it up to {LINGER:g} seconds (Ctrl-C stops now)."
+    )
+    server.finish(pages.failure(failure.what, failure.advice))
+    with contextlib.suppress(asyncio.TimeoutError):  # closing the server then lets the page reach the browser
+        await asyncio.wait_for(asyncio.shield(server.result), LINGER)
 
 
 async def _serve(started: Started, io: Io) -> CallbackServer[Callback]:
@@ -73,9 +102,12 @@ async def _wait(
             if not done:
                 what = "No redirect arrived and nothing was pasted" if can_paste else "No redirect arrived"
                 raise TimedOut(f"{what} within {opts.timeout:g} seconds; the config was not changed.", started.advice)
-            callback = next((f.result() for f in done if f is not secret), None)  # a wrong secret raises here
-            if secret in done:
-                secret.result()
+            callback = next((f.result() for f in done if f is not secret), None)
+            failed = secret.exception() if secret in done else None
+            if isinstance(failed, MalcaptureError):
+                raise WrongSecret(failed)
+            if failed is not None:
+                raise failed
             if callback is not None:
                 await secret  # asked while the user read the consent page: its answer is here by now
                 return cast(Callback, callback)
