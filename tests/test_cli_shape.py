@@ -111,3 +111,21 @@ def test_a_service_module_without_a_piece_is_refused_by_mypy_and_at_run_time(
     service = dataclasses.replace(MYANIMELIST, module="half_done_service")
     with pytest.raises(TypeError, match="must export CODE = ServiceCode"):
         service.code  # noqa: B018
+
+
+async def test_status_and_json_speak_for_every_service_in_the_table(tmp_path: Path) -> None:
+    """Each service's own section of the demo's config, without tokens: status names every one, and the fix
+    is that service's own login command."""
+    import json
+
+    config = tmp_path / "config.yml"
+    config.write_text("".join(service.code.sample for service in SERVICES))
+    result = await run_here("status", "--json", "-c", str(config), env={})
+    assert result.code == 1
+    found = {entry["service"]: entry for entry in json.loads(result.out)}
+    assert list(found) == [service.name for service in SERVICES]
+    for service in SERVICES:
+        entry = found[service.name]
+        assert entry["works"] is False
+        assert entry["config"] == str(config.absolute())
+        assert entry["fix"] == f"Run `{service.command()}` to authorize Kometa first.", entry
