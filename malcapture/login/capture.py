@@ -33,7 +33,8 @@ async def complete(started: Started, opts: LoginOptions, io: Io) -> LoginResult:
                 try:
                     callback = await _wait(server, started, opts, io, client)
                 except WrongSecret as exc:
-                    await _tell_the_browser(server, exc.failure, io)
+                    if not (opts.no_browser or io.headless(io.env)):  # malcapture sent a browser to the page
+                        await _tell_the_browser(server, exc.failure, io)
                     raise exc.failure from None
             result = await _finish(callback, started, opts, io, client)
         if server:
