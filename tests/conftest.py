@@ -99,7 +99,7 @@ def scripted_browser(tmp_path: Path) -> Callable[..., Path]:
             tmp_path / f"browser-{choice}",
             f"#!{sys.executable}\n"
             "import asyncio, json, sys, time\n"
-            "from malcapture.standins.mal import play_browser\n"
+            "from malcapture.standins.base import play_browser\n"
             "started = time.time()\n"
             f"status, page = asyncio.run(play_browser(sys.argv[1], {choice!r}))\n"
             f"open({str(tmp_path / record)!r}, 'w').write(json.dumps("

@@ -179,7 +179,7 @@ class Recorder:
 
 def browser_clicking_allow(url: str) -> bool:
     """The user's browser, in this process: on a thread of its own, as a browser is a process of its own."""
-    from malcapture.standins.mal import play_browser
+    from malcapture.standins.base import play_browser
 
     status, _ = asyncio.run(play_browser(url))
     return status == 200

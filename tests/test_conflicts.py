@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from malcapture.standins.mal import play_browser
+from malcapture.standins.base import play_browser
 from tests.helpers import (
     MalStandIn,
     login_args,

@@ -28,8 +28,7 @@ from malcapture.login.ports import claim
 from malcapture.login.redirect import Authorized, Callback, parse_redirect_uri, read_callback
 from malcapture.login.server import CallbackServer
 from malcapture.services.mal import MalClient
-from malcapture.standins.base import Scripted, serve_app
-from malcapture.standins.mal import play_browser
+from malcapture.standins.base import Scripted, play_browser, serve_app
 from tests.helpers import (
     MAL,
     PLEX,
@@ -435,7 +434,7 @@ async def test_another_users_program_gets_nothing_from_the_start_address(
     browser.write_text(
         f"#!{sys.executable}\nimport asyncio, os, sys, time\nopen({str(record)!r}, 'w').write(sys.argv[1])\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"
-        "from malcapture.standins.mal import play_browser\nasyncio.run(play_browser(sys.argv[1]))\n"
+        "from malcapture.standins.base import play_browser\nasyncio.run(play_browser(sys.argv[1]))\n"
     )
     browser.chmod(0o755)
     args = ["-c", str(config), "--client-id", mal.app.client_id, "--client-secret", str(mal.app.secret)]

@@ -65,7 +65,7 @@ def browser(tmp_path: Path, far: FarMal, wait: float, until: Path | None = None)
         tmp_path / "browser",
         f"#!{sys.executable}\n"
         "import asyncio, json, os, sys, time\n"
-        "from malcapture.standins.mal import play_browser\n"
+        "from malcapture.standins.base import play_browser\n"
         f"def where(url): return url.replace('https://127.0.0.1:{far.oauth_port}', {far.direct!r})\n"
         f"time.sleep({wait})\n"
         f"while {str(until)!r} != 'None' and not os.path.exists({str(until)!r}):\n"

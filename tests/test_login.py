@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from malcapture import __version__
 from malcapture.login.contract import LoginOptions
-from malcapture.standins.mal import play_browser
+from malcapture.standins.base import play_browser
 from tests.helpers import MAL, MalStandIn, login_args, port_is_free, quiet_io, read_record, run_cli, run_here
 
 

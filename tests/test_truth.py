@@ -12,7 +12,7 @@ import pytest
 
 from malcapture.errors import ServiceError
 from malcapture.login.contract import LoginOptions, LoginResult
-from malcapture.standins.mal import play_browser
+from malcapture.standins.base import play_browser
 from tests.helpers import (
     MAL,
     TRAKT,

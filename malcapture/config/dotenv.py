@@ -11,12 +11,11 @@ spacing, an inline comment, its line ending.
 from __future__ import annotations
 
 import codecs
-import os
 import re
-import stat
 from pathlib import Path
 from typing import NamedTuple
 
+from malcapture.config.regular import read_regular
 from malcapture.errors import ConfigError
 
 BOM = codecs.BOM_UTF8
@@ -71,17 +70,9 @@ class DotEnv(NamedTuple):
 
 def read(path: Path) -> DotEnv | None:
     """The `.env` at `path`, or None when there is none; a FIFO, device or unreadable one is a ConfigError."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
+    raw = read_regular(path, MAX_SIZE, _ADVICE)
+    if raw is None:
         return None
-    except OSError as exc:
-        raise ConfigError(f"{path} cannot be read: {exc.strerror or exc}.", _ADVICE) from None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path} is not a regular file (a pipe, socket or device), so it is not read.", _ADVICE)
-        raw = handle.read(MAX_SIZE + 1)
     if len(raw) > MAX_SIZE:
         raise ConfigError(f"{path} is larger than {MAX_SIZE // 1024} KB: that is no .env of Kometa's.", _ADVICE)
     try:

@@ -9,6 +9,7 @@ uses the same stand-ins; each module's `demo()` says how its login is played the
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import ssl
 import time
@@ -16,9 +17,10 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
+from yarl import URL
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions
@@ -157,3 +159,37 @@ async def serve_app(
     await web.SockSite(runner, sock, ssl_context=tls).start()
     shown = f"[{host}]" if ":" in host else host
     return runner, f"{'https' if tls else 'http'}://{shown}:{sock.getsockname()[1]}"
+
+
+async def play_browser(url: str, choice: str = "allow", where: Callable[[str], str] = str) -> tuple[int, str]:
+    """Do what a person in a browser does: open the URL, click Allow (or Deny), follow the redirect.
+    `where` is the browser's idea of where each address is (a hosts file): it may rewrite them."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        status, page, here = await _follow(session, where(url), where)
+        link = re.search(rf'id="{choice}" href="([^"]+)"', page)
+        if status != 200 or link is None:
+            return status, page
+        status, page, _ = await _follow(session, where(str(here.join(URL(link.group(1).replace("&amp;", "&"))))), where)
+        return status, page
+
+
+async def _follow(session: Any, url: str, where: Callable[[str], str]) -> tuple[int, str, URL]:
+    for _ in range(10):
+        async with session.get(url, allow_redirects=False) as response:
+            if response.status not in (301, 302, 303, 307, 308):
+                return response.status, await response.text(), response.url
+            url = where(str(response.url.join(URL(response.headers["Location"]))))
+    raise AssertionError("more than 10 redirects")
+
+
+def clicking_allow(io: Io) -> None:
+    """The demo's user where no browser can open: the demo is the browser too — it opens the page and clicks
+    Allow (or Agree), on a thread of its own, as a browser is a process of its own."""
+    io.open_browser, io.headless = _open_and_allow, lambda env: None
+
+
+def _open_and_allow(url: str) -> bool:
+    status, _ = asyncio.run(play_browser(url))
+    return status == 200

@@ -8,29 +8,26 @@ refresh tokens. `script()` makes the next answers fail on purpose.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
 import re
 import secrets
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_plus, urlencode
 
 from aiohttp import web
-from yarl import URL
 
 from malcapture.login.ports import free_port
-from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
+from malcapture.standins.base import Code, Demo, StandIn, clicking_allow, route, serve_app
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions
-    from malcapture.login.io import Io
 
 CHALLENGE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 INVALID_GRANT = (
@@ -284,29 +281,6 @@ def consent_page(txn: str, client_id: str) -> str:
     )
 
 
-async def play_browser(url: str, choice: str = "allow", where: Callable[[str], str] = str) -> tuple[int, str]:
-    """Do what a person in a browser does: open the URL, click Allow (or Deny), follow the redirect.
-    `where` is the browser's idea of where each address is (a hosts file): it may rewrite them."""
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        status, page, here = await _follow(session, where(url), where)
-        link = re.search(rf'id="{choice}" href="([^"]+)"', page)
-        if status != 200 or link is None:
-            return status, page
-        status, page, _ = await _follow(session, where(str(here.join(URL(link.group(1).replace("&amp;", "&"))))), where)
-        return status, page
-
-
-async def _follow(session: Any, url: str, where: Callable[[str], str]) -> tuple[int, str, URL]:
-    for _ in range(10):
-        async with session.get(url, allow_redirects=False) as response:
-            if response.status not in (301, 302, 303, 307, 308):
-                return response.status, await response.text(), response.url
-            url = where(str(response.url.join(URL(response.headers["Location"]))))
-    raise AssertionError("more than 10 redirects")
-
-
 async def serve(
     fake: FakeMal, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
 ) -> tuple[web.AppRunner, str]:
@@ -334,16 +308,7 @@ async def demo() -> AsyncIterator[Demo]:
             config, MYANIMELIST, app.client_id, app.secret, redirect_uri=redirect, timeout=120, yes=True
         )
 
-    def user(io: Io) -> None:  # the demo is the browser and the user: it opens the page and clicks Allow
-        io.open_browser, io.headless = _scripted_browser, lambda env: None
-
     try:
-        yield Demo(env_for(base), "the loopback login", fake, options, user)
+        yield Demo(env_for(base), "the loopback login", fake, options, clicking_allow)
     finally:
         await runner.cleanup()
-
-
-def _scripted_browser(url: str) -> bool:
-    # Called on its own thread, like a browser process of its own.
-    status, _ = asyncio.run(play_browser(url))
-    return status == 200

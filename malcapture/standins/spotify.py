@@ -9,7 +9,6 @@ app's allowlist. `script()` makes the next answers fail on purpose.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
@@ -23,12 +22,11 @@ from aiohttp import web
 
 from malcapture.login.pkce import s256
 from malcapture.login.ports import free_port
-from malcapture.standins.base import Code, Demo, StandIn, route, serve_app
-from malcapture.standins.mal import basic_credentials, play_browser
+from malcapture.standins.base import Code, Demo, StandIn, clicking_allow, route, serve_app
+from malcapture.standins.mal import basic_credentials
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions
-    from malcapture.login.io import Io
 
 
 @dataclass
@@ -224,16 +222,7 @@ async def demo() -> AsyncIterator[Demo]:
         app = fake.register(redirect)
         return LoginOptions(config, SPOTIFY, app.client_id, app.secret, redirect_uri=redirect, timeout=120, yes=True)
 
-    def user(io: Io) -> None:  # the demo is the browser and the user: it opens the page and clicks Agree
-        io.open_browser, io.headless = _scripted_browser, lambda env: None
-
     try:
-        yield Demo(env_for(base), "the loopback login (the redirect to 127.0.0.1)", fake, options, user)
+        yield Demo(env_for(base), "the loopback login (the redirect to 127.0.0.1)", fake, options, clicking_allow)
     finally:
         await runner.cleanup()
-
-
-def _scripted_browser(url: str) -> bool:
-    # Called on its own thread, like a browser process of its own.
-    status, _ = asyncio.run(play_browser(url))
-    return status == 200

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from malcapture.errors import ConfigError
+from malcapture.config.regular import read_regular
 
 if TYPE_CHECKING:
     from malcapture.login.io import Io
@@ -29,17 +28,10 @@ def folder_of(config: Path) -> Path:
 
 def read(path: Path) -> str | None:
     """The device ID in `path`, or None when there is none (no file, or nothing but blank lines)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
+    raw = read_regular(path, MAX_READ, _ADVICE)
+    if raw is None:
         return None
-    except OSError as exc:
-        raise ConfigError(f"{path} cannot be read: {exc.strerror or exc}.", _ADVICE) from None
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise ConfigError(f"{path} is not a regular file (a pipe, socket or device), so it is not read.", _ADVICE)
-        raw = handle.read(MAX_READ)
-    text = raw.decode("utf-8", errors="replace")
+    text = raw[:MAX_READ].decode("utf-8", errors="replace")
     return next((line.strip() for line in text.splitlines() if line.strip()), None)
 
 
