@@ -14,13 +14,13 @@ from urllib.parse import urlencode
 
 from malcapture.errors import ServiceError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.login import loopback
 from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.services import MYANIMELIST as SERVICE
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
-    from malcapture.login.contract import LoginOptions, LoginResult
-    from malcapture.login.io import Io
+    pass
 
 URLS = (
     ("MALCAPTURE_OAUTH_URL", "https://myanimelist.net/v1/oauth2"),  # {base}/authorize, {base}/token
@@ -36,18 +36,6 @@ CHECK_APP = (
     "Check the client ID and secret at https://myanimelist.net/apiconfig, "
     "and that the app type is web (only web apps get a secret)."
 )
-
-
-def login(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture.login import loopback
-
-    return loopback.run(opts, io)
-
-
-async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture.login import loopback
-
-    return await loopback.login(opts, io)
 
 
 def authorize_url(env: Mapping[str, str], client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
@@ -288,7 +276,7 @@ CODE = ServiceCode(
     expiry=expiry,
     owner=owner,
     authorize_url=authorize_url,
-    login=login,
-    login_async=login_async,
+    login=loopback.run,  # the loopback capture, its paste fallback with it
+    login_async=loopback.login,
     stand_in=stand_in,
 )

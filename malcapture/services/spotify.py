@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 
 from malcapture.errors import ServiceError
 from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.login import loopback
 from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.services import SPOTIFY as SERVICE
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
-    from malcapture.login.contract import LoginOptions, LoginResult
-    from malcapture.login.io import Io
+    pass
 
 URLS = (
     ("MALCAPTURE_SPOTIFY_ACCOUNTS_URL", "https://accounts.spotify.com"),  # /authorize, /api/token
@@ -43,18 +43,6 @@ AUTHORIZE_AGAIN = (
     "The refresh token no longer works (revoked, or older than Spotify keeps them, about 6 months): "
     "run `malcapture spotify` to authorize again."
 )
-
-
-def login(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture.login import loopback
-
-    return loopback.run(opts, io)
-
-
-async def login_async(opts: LoginOptions, io: Io) -> LoginResult:
-    from malcapture.login import loopback
-
-    return await loopback.login(opts, io)
 
 
 def authorize_url(env: Mapping[str, str], client_id: str, verifier: str, state: str, redirect_uri: str | None) -> str:
@@ -285,7 +273,7 @@ CODE = ServiceCode(
     expiry=expiry,
     owner=None,
     authorize_url=authorize_url,
-    login=login,
-    login_async=login_async,
+    login=loopback.run,  # the loopback capture, its paste fallback with it
+    login_async=loopback.login,
     stand_in=stand_in,
 )
