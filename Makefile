@@ -38,7 +38,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $(BENCH_STAMP)
 
 # The commit `make bench` compares this tree with, interleaved: the start of this round of work.
-BASELINE ?= 4680916
+BASELINE ?= 7b03cd6
 
 bench: $(BENCH_STAMP)  ## the login against google-auth-oauthlib's and BASELINE's (loopback, then a 100 ms TLS link), --help, memory, a 5,000-line save, Plex's sign-in
 	$(BIN)/python scripts/bench.py --baseline $(BASELINE)
