@@ -48,7 +48,9 @@ def refused_online(
     service: Service, config: KometaConfig, place: Place, creds: Credentials | None, env: Mapping[str, str]
 ) -> str | None:
     """Why the service refuses the stored token (or Kometa would stop on it), asked now; None when it takes it
-    or cannot be asked. Runs on a thread of its own, so that it serves callers with and without an event loop."""
+    or cannot be asked. Runs on a thread of its own, so that it serves callers with and without an event loop
+    (a caller's loop waits meanwhile: a stand-in served on that same loop could not answer, so in-process
+    tests of a login pass yes=True or no terminal, as the demo does)."""
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
