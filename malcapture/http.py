@@ -207,12 +207,17 @@ def _host(url: str) -> str:
 
 
 def without_password(url: str) -> str:
-    """A URL as a log shows it: the password of its user (a reverse proxy's) replaced by ***."""
-    head, at, tail = url.partition("@")
-    if not at or "/" in head.split("://", 1)[-1] or ":" not in head.split("://", 1)[-1]:
+    """A URL as messages and logs show it: the password of its user (a reverse proxy's) replaced by ***."""
+    from urllib.parse import urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be read)"
+    if parts.password is None:
         return url
-    scheme, _, user = head.rpartition("://")
-    return f"{scheme}://{user.split(':', 1)[0]}:***@{tail}"
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def redacted(body: str) -> str:

@@ -3,9 +3,11 @@ question), when the stored access token runs out, and whether a save of tokens o
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
@@ -45,7 +47,12 @@ def prove(
 
 
 def refused_online(
-    service: Service, config: KometaConfig, place: Place, creds: Credentials | None, env: Mapping[str, str]
+    service: Service,
+    config: KometaConfig,
+    place: Place,
+    creds: Credentials | None,
+    env: Mapping[str, str],
+    given: Mapping[str, str] | None = None,
 ) -> str | None:
     """Why the service refuses the stored token (or Kometa would stop on it), asked now; None when it takes it
     or cannot be asked. Runs on a thread of its own, so that it serves callers with and without an event loop
@@ -58,10 +65,11 @@ def refused_online(
     from malcapture.login.contract import Setup
 
     values = {key: config.setting(place, key, env, token=True) for key in service.token_keys}
-    settings = {key: config.setting(place, key, env) for key in service.needs}
+    settings = {key: (given or {}).get(key) or config.setting(place, key, env) for key in service.needs}
+    folder = Path(os.path.abspath(config.path)).parent  # the folder Kometa reads (a linked config's link's)
 
     async def ask() -> str | None:
-        async with service.code.client(Setup(env, lambda _: None, creds, settings, config.path.parent)) as client:
+        async with service.code.client(Setup(env, lambda _: None, creds, settings, folder)) as client:
             return (await client.verify(values)).blocks
 
     try:

@@ -52,9 +52,8 @@ def prepare(opts: LoginOptions, io: Io, extra: Wants | None = None) -> Prepared 
         _library(config, opts.library)
     creds = credentials(service, opts.client_id, opts.client_secret, config, place, io.env, io.reporter, io.ask)
     if config is not None and not opts.print_block:
-        prove(
-            config, service, place, creds, io.env, io.reporter, extra
-        )  # what the file would refuse, before a code is spent
+        # What the file would refuse is refused now, before a code is spent.
+        prove(config, service, place, creds, io.env, io.reporter, extra)
         if not _replace_working_tokens(config, service, place, creds, opts, io):
             return None
     return Prepared(config, creds, place)
@@ -95,7 +94,7 @@ def _replace_working_tokens(
     if opts.yes or io.ask is None:
         io.reporter.info(f"{held}; it is replaced ({'--yes' if opts.yes else 'no terminal to ask at'}).")
         return True
-    refused = refused_online(service, config, place, creds, io.env)
+    refused = refused_online(service, config, place, creds, io.env, {"url": opts.url} if opts.url else {})
     if refused:
         io.reporter.info(f"{held}, but {service.title} refuses it ({refused}): authorizing anew.")
         return True

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
 from malcapture.errors import ConfigError, ServiceError, TimedOut
-from malcapture.http import Answer, HttpClient, is_html, json_object, titled
+from malcapture.http import Answer, HttpClient, is_html, json_object, titled, without_password
 from malcapture.login.contract import Account, Setup, http_timeout, urls
 from malcapture.services import PLEX as SERVICE
-from malcapture.services.plex.words import server_url, shown_url, xml_root
+from malcapture.services.plex.words import server_url, xml_root
 from malcapture.tokens import TokenSet
 
 if TYPE_CHECKING:
@@ -168,10 +168,10 @@ class PlexClient(HttpClient):
                 body = (await response.content.read(65536)).decode("utf-8", "replace")
                 status = response.status
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError) as exc:
-            self._log(f"  {shown_url(url)}: no answer ({type(exc).__name__})")
+            self._log(f"  {without_password(url)}: no answer ({type(exc).__name__})")
             return None
         root = xml_root(body) if status == 200 else None
-        self._log(f"  {shown_url(url)}: HTTP {status}")
+        self._log(f"  {without_password(url)}: HTTP {status}")
         return root.get("machineIdentifier") if root is not None else None
 
     async def at(self, url: str, token: str) -> Answer:

@@ -161,7 +161,7 @@ async def at_configured_url(client: Any, token: str) -> Said:
     """The server at plex.url (or --url) with the token: its name and whether it allows sync; a shared server's
     own token when it refuses the account's; where it cannot be reached, another connection that answers."""
     from malcapture.errors import NetworkError, ServiceError
-    from malcapture.services.plex.words import shown_url
+    from malcapture.http import without_password
 
     url = client.server
     try:
@@ -171,7 +171,7 @@ async def at_configured_url(client: Any, token: str) -> Said:
     except ServiceError as exc:
         if exc.status is not None and 300 <= exc.status < 400:
             where = exc.what.split(" to ", 1)[-1].split(";", 1)[0]
-            note = f"plex.url {shown_url(url)} redirects to {where}: write that address into plex.url."
+            note = f"plex.url {without_password(url)} redirects to {where}: write that address into plex.url."
             return Said(notes=(note,), blocks=note)
         raise
     if answer.status in (401, 403):
@@ -179,7 +179,7 @@ async def at_configured_url(client: Any, token: str) -> Said:
         if shared is not None:
             return shared
         raise ServiceError(
-            f"the Plex server at {shown_url(url)} refuses this token (HTTP {answer.status}): Kometa would stop "
+            f"the Plex server at {without_password(url)} refuses this token (HTTP {answer.status}): Kometa would stop "
             'with "Plex token is invalid".',
             "Run `malcapture plex` and sign in with an account that has access to that server (its owner, or a "
             "user it is shared with), or check plex.url.",
@@ -276,9 +276,9 @@ def _none_answered(servers: list[Candidate]) -> str:
 async def _unreachable(client: Any, token: str, url: str, what: str) -> str:
     import time
 
-    from malcapture.services.plex.words import shown_url
+    from malcapture.http import without_password
 
-    said = f"the Plex server at {shown_url(url)} could not be reached from here ({what}) — the token is kept"
+    said = f"the Plex server at {without_password(url)} could not be reached from here ({what}) — the token is kept"
     servers = await client.servers(token) or []
     machine = same_server(url, servers)
     mine = [c for c in servers if machine is None or c.machine == machine]
@@ -307,18 +307,19 @@ async def _shared_token(client: Any, token: str, url: str) -> Said | None:
 
 def _from_root(answer: Any, url: str) -> Said:
     """The server's answer to `GET /`: its name, and whether this token may sync (Kometa stops otherwise)."""
-    from malcapture.services.plex.words import READ_ONLY, shown_url, xml_root
+    from malcapture.http import without_password
+    from malcapture.services.plex.words import READ_ONLY, xml_root
 
     if answer.status != 200:
         note = (
-            f"the server at {shown_url(url)} answered HTTP {answer.status}, not as a Plex Media Server does: Kometa "
-            'would stop with "Plex URL is probably invalid". Check plex.url.'
+            f"the server at {without_password(url)} answered HTTP {answer.status}, not as a Plex Media Server does: "
+            'Kometa would stop with "Plex URL is probably invalid". Check plex.url.'
         )
         return Said(notes=(note,), blocks=note)
     root = xml_root(answer.body)
     name = root.get("friendlyName") if root is not None else None
     sync = root is not None and root.get("allowSync") == "1"
-    fact = f"The Plex server {name or '(unnamed)'} at {shown_url(url)} takes the token" + (
+    fact = f"The Plex server {name or '(unnamed)'} at {without_password(url)} takes the token" + (
         " and allows sync." if sync else " but does not allow sync."
     )
     if not sync:

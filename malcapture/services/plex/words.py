@@ -20,6 +20,7 @@ def server_url(text: str | None) -> str | None:
     from urllib.parse import urlsplit
 
     from malcapture.errors import UsageError
+    from malcapture.http import without_password
 
     url = (text or "").strip().rstrip("/")
     if not url:
@@ -34,24 +35,10 @@ def server_url(text: str | None) -> str | None:
         valid = False
     if not valid:
         raise UsageError(
-            f"plex.url {shown_url(url)!r} is not a URL Kometa can open.",
+            f"plex.url {without_password(url)!r} is not a URL Kometa can open.",
             "Write the server's address as http://HOST:32400 (an IPv6 address in brackets, [::1]), or pass --url.",
         )
     return url
-
-
-def shown_url(url: str) -> str:
-    """A URL as messages show it: a password in it (a reverse proxy's) replaced by ***."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "(a URL that cannot be read)"
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def xml_root(body: str) -> ElementTree.Element | None:
