@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from malcapture.login.ports import free_port
+from malcapture.standins.base import play_browser
 from malcapture.standins.mal import FakeMal, serve
 from malcapture.standins.plex import FakePlex, FakePlexServer
 from malcapture.standins.plex import serve as serve_plex
@@ -26,10 +29,9 @@ from tests.helpers import (
     PlexStandIn,
     TraktStandIn,
     executable,
+    free_port,
     needs_root,
 )
-
-__all__ = ["free_port"]
 
 LEAKY_ENV = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME")
 LEAKY_PREFIXES = ("KOMETA_", "PMM_", "MAL_", "MALCAPTURE_", "TRAKT_", "PLEX_")
@@ -91,35 +93,57 @@ def config(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def scripted_browser(tmp_path: Path) -> Callable[..., Path]:
-    """A BROWSER that does what a person does (open, click, follow) and records what it saw."""
+async def scripted_browser(tmp_path: Path) -> AsyncIterator[Callable[..., Path]]:
+    """A BROWSER that does what a person does (open, click, follow) and records what it saw. The command the
+    CLI starts is a stub that hands the URL to this test's event loop, where the person plays it, and exits
+    once the page has been seen, as a browser's launcher returns: no second aiohttp to load for each login."""
+
+    async def person(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        choice, record, url = (await reader.readline()).decode().rstrip("\n").split("\t")
+        started = time.time()
+        try:
+            status, page = await play_browser(url, choice)
+            record_of = {"url": url, "status": status, "page": page, "started": started}
+            Path(record).write_text(json.dumps(record_of))
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(person, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
 
     def make(choice: str = "allow", record: str = "browser.json") -> Path:
+        head = f"{choice}\t{tmp_path / record}\t"
         return executable(
             tmp_path / f"browser-{choice}",
-            f"#!{sys.executable}\n"
-            "import asyncio, json, sys, time\n"
-            "from malcapture.standins.base import play_browser\n"
-            "started = time.time()\n"
-            f"status, page = asyncio.run(play_browser(sys.argv[1], {choice!r}))\n"
-            f"open({str(tmp_path / record)!r}, 'w').write(json.dumps("
-            "{'url': sys.argv[1], 'status': status, 'page': page, 'started': started}))\n",
+            f"#!{sys.executable} -IS\n"  # isolated, without site: the standard library's socket alone
+            "import socket, sys\n"
+            f"with socket.create_connection(('127.0.0.1', {port})) as person:\n"
+            f"    person.sendall(({head!r} + sys.argv[1] + '\\n').encode())\n"
+            "    person.recv(1)  # the end of the page\n",
         )
 
-    return make
+    try:
+        yield make
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
-@pytest.fixture
-def shared_configs() -> list[Path]:
-    if not SHARED_CONFIGS.is_dir():
-        pytest.skip(f"the real Kometa configs are not here ({SHARED_CONFIGS}): they live beside the project only")
-    return sorted(SHARED_CONFIGS.glob("*.yml"))
-
-
-@pytest.fixture
-def working_configs(shared_configs: list[Path]) -> list[Path]:
-    """The real configs Kometa can read (the README beside them names the three broken ones)."""
-    return [source for source in shared_configs if source.name not in BROKEN]
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`real_config` is each of the real configs beside the project, one test apiece; `working_config` each
+    of those Kometa can read (the README beside them names the three broken ones). Without them, one skip."""
+    for name in ("real_config", "working_config"):
+        if name not in metafunc.fixturenames:
+            continue
+        if not SHARED_CONFIGS.is_dir():
+            reason = f"the real Kometa configs are not here ({SHARED_CONFIGS}): they live beside the project only"
+            metafunc.parametrize(name, [pytest.param(None, marks=pytest.mark.skip(reason=reason))])
+            continue
+        sources = sorted(SHARED_CONFIGS.glob("*.yml"))
+        if name == "working_config":
+            sources = [source for source in sources if source.name not in BROKEN]
+        metafunc.parametrize(name, sources, ids=[source.stem for source in sources])
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Fixtures live in conftest.py; everything a test imports comes from here, never f
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -15,7 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,10 +27,9 @@ from ruamel.yaml import YAML
 
 from malcapture.config import kometa as kc
 from malcapture.config import save as ks
-from malcapture.login.contract import Credentials, Service
+from malcapture.login.contract import Credentials, LoginOptions, LoginResult, Service
 from malcapture.login.io import Io
 from malcapture.login.paste import PasteReader
-from malcapture.login.ports import free_port
 from malcapture.services import MYANIMELIST as MAL
 from malcapture.services import PLEX, TRAKT
 from malcapture.standins.base import StandIn
@@ -39,7 +39,7 @@ from malcapture.standins.plex import env_for as plex_env_for
 from malcapture.standins.trakt import FakeTrakt, TraktApp, env_for
 from malcapture.tokens import TokenSet
 
-__all__ = ["MAL", "PLEX", "TRAKT", "free_port"]
+__all__ = ["MAL", "PLEX", "TRAKT"]
 
 
 CHROMIUM_FLAGS = (
@@ -83,6 +83,32 @@ def as_pid_1(*args: str) -> list[str]:
         "from malcapture.__main__ import main; main()"
     )
     return ["unshare", "--pid", "--fork", sys.executable, "-c", main, *args]
+
+
+def _own_ports() -> Iterator[int]:
+    """This test process's block of ports, below the kernel's ephemeral range: a port found free there stays
+    free until the test binds it, because no outgoing connection (of this worker or another) is given it."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]) if sys.platform == "linux" else 0
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    start = 10000 + 1000 * (int(worker) % 16 if worker.isdigit() else 0)
+    if start + 1000 > low:
+        while True:  # no room below the ephemeral range on this machine: the kernel's choice, as before
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                yield int(sock.getsockname()[1])
+    while True:
+        yield from range(start, start + 1000)
+
+
+_PORTS = _own_ports()
+
+
+def free_port() -> int:
+    """A port nothing listens on, for a test's redirect URL or server; each xdist worker has its own ports."""
+    for port in _PORTS:
+        if port_is_free(port):
+            return port
+    raise AssertionError("unreachable: the ports cycle")
 
 
 def port_is_free(port: int) -> bool:
@@ -334,6 +360,13 @@ def save(
     return ks.save(config, service.place(), service.wants(tokens, creds), env or {}, **how)
 
 
+@functools.cache
+def shared_data(source: Path) -> Any:
+    """A real config beside the project as YAML's safe loader reads it, once per test process (they never
+    change; the caller must not change what it gets)."""
+    return YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
+
+
 def reads_back(path: Path, tokens: TokenSet = TOKENS) -> dict[str, object]:
     data = YAML(typ="safe").load(path.read_bytes().decode("utf-8-sig"))
     assert data["mal"]["authorization"] == tokens.as_mapping()
@@ -409,6 +442,30 @@ class PlexStandIn:
 
     def args(self, config: Path, *extra: str) -> list[str]:
         return ["-c", str(config), *extra]
+
+
+async def plex_link_login(
+    plex: PlexStandIn,
+    config: Path,
+    no_input: int,
+    sign_in: bool = True,
+    env: dict[str, str] | None = None,
+    options: dict[str, object] | None = None,
+) -> tuple[LoginResult, Recorder]:
+    """`malcapture plex --link` in this event loop, on a FakeClock the stand-in shares (the polls' second
+    passes at once): the user types the code at plex.tv/link once it is polled."""
+    clock = FakeClock()
+    plex.fake.clock = clock.wall
+    io, said = quiet_io(env or plex.env(), no_input, clock)
+    opts = LoginOptions(config, PLEX, way=PLEX.way("link"), yes=True, **(options or {}))  # type: ignore[arg-type]
+    login = asyncio.ensure_future(PLEX.code.login_async(opts, io))
+    user = asyncio.ensure_future(plex.fake.sign_in_when_shown()) if sign_in else None
+    try:
+        return await asyncio.wait_for(login, 30), said
+    finally:
+        login.cancel()
+        if user:
+            user.cancel()
 
 
 def stored_trakt(trakt: TraktStandIn, config: Path, created_at: int | None = None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from tests.helpers import (
     reads_back,
     run_without_privileges,
     save,
+    shared_data,
     without_our_values,
 )
 
@@ -47,37 +48,35 @@ def assert_only_our_values_changed(
     )
 
 
-def test_every_real_config_keeps_every_other_byte(shared_configs: list[Path], tmp_path: Path) -> None:
-    for source in shared_configs:
-        target = tmp_path / source.name
-        shutil.copyfile(source, target)
-        if source.name in BROKEN:
-            with pytest.raises(ConfigError, match=r"line \d+, column \d+"):
-                save(target)
-            assert target.read_bytes() == source.read_bytes()
-            continue
-        save(target)
-        assert_only_our_values_changed(source.read_bytes(), target.read_bytes())
-        mal = reads_back(target)
-        assert mal["client_id"] == CREDS.client_id
-        original = YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
-        rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
-        assert {k: v for k, v in rest.items() if k != "mal"} == {k: v for k, v in original.items() if k != "mal"}
+def test_every_real_config_keeps_every_other_byte(real_config: Path, tmp_path: Path) -> None:
+    source = real_config
+    target = tmp_path / source.name
+    shutil.copyfile(source, target)
+    if source.name in BROKEN:
+        with pytest.raises(ConfigError, match=r"line \d+, column \d+"):
+            save(target)
+        assert target.read_bytes() == source.read_bytes()
+        return
+    save(target)
+    assert_only_our_values_changed(source.read_bytes(), target.read_bytes())
+    rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
+    assert rest["mal"]["authorization"] == TOKENS.as_mapping()
+    assert rest["mal"]["client_id"] == CREDS.client_id
+    original = shared_data(source)
+    assert {k: v for k, v in rest.items() if k != "mal"} == {k: v for k, v in original.items() if k != "mal"}
 
 
-def test_every_real_config_without_its_mal_section_gets_one_appended(
-    working_configs: list[Path], tmp_path: Path
-) -> None:
-    for source in working_configs:
-        text = source.read_bytes().decode("utf-8")
-        stripped = re.sub(r"(?ms)^mal:.*?(?=^\S|\Z)", "", text)
-        target = tmp_path / source.name
-        target.write_bytes(stripped.encode("utf-8"))
-        save(target)
-        after = target.read_bytes().decode("utf-8")
-        assert after.startswith(stripped)
-        assert re.search(r"^mal:\r?\n  client_id: ", after[len(stripped) :] if stripped.endswith("\n") else after, re.M)
-        assert list(reads_back(target)) == ["client_id", "client_secret", "localhost_url", "authorization"]
+def test_every_real_config_without_its_mal_section_gets_one_appended(working_config: Path, tmp_path: Path) -> None:
+    source = working_config
+    text = source.read_bytes().decode("utf-8")
+    stripped = re.sub(r"(?ms)^mal:.*?(?=^\S|\Z)", "", text)
+    target = tmp_path / source.name
+    target.write_bytes(stripped.encode("utf-8"))
+    save(target)
+    after = target.read_bytes().decode("utf-8")
+    assert after.startswith(stripped)
+    assert re.search(r"^mal:\r?\n  client_id: ", after[len(stripped) :] if stripped.endswith("\n") else after, re.M)
+    assert list(reads_back(target)) == ["client_id", "client_secret", "localhost_url", "authorization"]
 
 
 def write(tmp_path: Path, text: str, raw: bytes | None = None) -> Path:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from malcapture.login.ports import free_port
 from malcapture.standins.mal import FakeMal, serve
-from tests.helpers import MalStandIn, executable, login_args, spawn_cli
+from tests.helpers import MalStandIn, executable, free_port, login_args, spawn_cli
 from tests.link import Link, certificate
 
 RTT = 0.05

@@ -16,20 +16,20 @@ import pytest
 from ruamel.yaml import YAML
 
 from malcapture.errors import TimedOut, UsageError
-from malcapture.login.contract import LoginOptions, LoginResult
+from malcapture.login.contract import LoginResult
 from tests.helpers import (
     CHROMIUM_FLAGS,
     PLEX,
-    FakeClock,
     PlexStandIn,
     Recorder,
     copy_alone,
     dumped_page,
     executable,
-    quiet_io,
+    plex_link_login,
     run_cli,
     run_here,
     save,
+    shared_data,
     spawn_cli,
     without_our_values,
 )
@@ -47,20 +47,9 @@ def plex_section(config: Path) -> dict[str, object]:
 async def link_login(
     plex: PlexStandIn, config: Path, no_input: int, sign_in: bool = True, **options: object
 ) -> tuple[LoginResult, Recorder]:
-    """`malcapture plex --link` in this event loop: the user types the code at plex.tv/link once it is polled."""
-    clock = FakeClock()
-    plex.fake.clock = clock.wall
-    io, said = quiet_io(plex.env(), no_input, clock)
+    """`malcapture plex --link` in this event loop, with --url set to the stand-in's server unless told."""
     options.setdefault("url", plex.server_url)
-    opts = LoginOptions(config, PLEX, way=PLEX.way("link"), yes=True, **options)  # type: ignore[arg-type]
-    login = asyncio.ensure_future(PLEX.code.login_async(opts, io))
-    user = asyncio.ensure_future(plex.fake.sign_in_when_shown()) if sign_in else None
-    try:
-        return await asyncio.wait_for(login, 30), said
-    finally:
-        login.cancel()
-        if user:
-            user.cancel()
+    return await plex_link_login(plex, config, no_input, sign_in, options=options)
 
 
 async def test_the_link_code_signs_in_checks_and_saves(plex: PlexStandIn, tmp_path: Path, no_input: int) -> None:
@@ -298,41 +287,41 @@ async def test_the_stand_in_answers_as_plex_does(plex: PlexStandIn) -> None:
             assert 'allowSync="1"' in await response.text()
 
 
-def test_every_real_config_changes_in_plex_token_alone(working_configs: list[Path], tmp_path: Path) -> None:
+def test_every_real_config_changes_in_plex_token_alone(working_config: Path, tmp_path: Path) -> None:
     from malcapture.errors import ConfigError
     from malcapture.tokens import TokenSet
 
     tokens = TokenSet({"token": "q" * 20}, access="token", refresh=None)
-    for source in working_configs:
-        target = copy_alone(source, tmp_path)
-        folder = target.parent
-        text = source.read_text("utf-8-sig")
-        found = re.search(r"(?m)^plex:.*\n(?:[ #\t].*\n|\s*\n)*", text)
-        placeholder = re.search(r"(?m)^  token: <<([^<>\s]+)>>", found.group(0)) if found else None
-        if placeholder:  # the user keeps the token in .env: malcapture writes it there
-            (folder / ".env").write_text(f"KOMETA_{placeholder.group(1).upper().replace('-', '_')}=old\n")
-        if source.name == "03-ladywhiskers-crlf.yml":  # its token was redacted as `[REDACTED]`: a list
-            with pytest.raises(ConfigError, match=r"plex.token in the config \(line \d+\) holds a list"):
-                save(target, tokens, None, PLEX)
-            assert target.read_bytes() == source.read_bytes()
-            continue
-        save(target, tokens, None, PLEX)
-        before, after = (
-            without_our_values(source.read_bytes(), ("token",)),
-            without_our_values(target.read_bytes(), ("token",)),
-        )
-        original = YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
-        rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
-        if placeholder:
-            assert target.read_bytes() == source.read_bytes(), source.name
-            assert (folder / ".env").read_text().endswith(f"={'q' * 20}\n"), source.name
-            continue
-        if "plex" in original:
-            assert before == after, source.name  # only the value of token: lines changed…
-            assert rest["plex"]["token"] == "q" * 20, source.name
-        else:
-            assert after[: len(before) - 1] == before[:-1], source.name  # …or a plex: section was appended
-        assert {k: v for k, v in rest.items() if k != "plex"} == {k: v for k, v in original.items() if k != "plex"}
+    source = working_config
+    target = copy_alone(source, tmp_path)
+    folder = target.parent
+    text = source.read_text("utf-8-sig")
+    found = re.search(r"(?m)^plex:.*\n(?:[ #\t].*\n|\s*\n)*", text)
+    placeholder = re.search(r"(?m)^  token: <<([^<>\s]+)>>", found.group(0)) if found else None
+    if placeholder:  # the user keeps the token in .env: malcapture writes it there
+        (folder / ".env").write_text(f"KOMETA_{placeholder.group(1).upper().replace('-', '_')}=old\n")
+    if source.name == "03-ladywhiskers-crlf.yml":  # its token was redacted as `[REDACTED]`: a list
+        with pytest.raises(ConfigError, match=r"plex.token in the config \(line \d+\) holds a list"):
+            save(target, tokens, None, PLEX)
+        assert target.read_bytes() == source.read_bytes()
+        return
+    save(target, tokens, None, PLEX)
+    before, after = (
+        without_our_values(source.read_bytes(), ("token",)),
+        without_our_values(target.read_bytes(), ("token",)),
+    )
+    original = shared_data(source)
+    rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
+    if placeholder:
+        assert target.read_bytes() == source.read_bytes(), source.name
+        assert (folder / ".env").read_text().endswith(f"={'q' * 20}\n"), source.name
+        return
+    if "plex" in original:
+        assert before == after, source.name  # only the value of token: lines changed…
+        assert rest["plex"]["token"] == "q" * 20, source.name
+    else:
+        assert after[: len(before) - 1] == before[:-1], source.name  # …or a plex: section was appended
+    assert {k: v for k, v in rest.items() if k != "plex"} == {k: v for k, v in original.items() if k != "plex"}
 
 
 async def test_there_is_no_plex_refresh() -> None:

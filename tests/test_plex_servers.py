@@ -1,7 +1,10 @@
 """Plex's other half (services/plex/servers.py): a blank plex.url found among the account's servers, tried
 from here at once and ranked as Plex's clients rank them; a shared server's own token; a plex.url that does
-not answer while another connection does; and what check and status say of the server — through the real
-command, against the stand-in's plex.tv (its /api/v2/resources) and Plex Media Servers on loopback."""
+not answer while another connection does; and what check and status say of the server — against the
+stand-in's plex.tv (its /api/v2/resources) and Plex Media Servers on loopback.
+
+The search runs in the test's event loop (on a FakeClock, so the PIN's poll passes at once); the real
+command runs where its options, the terminal or the process's trust store matter."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from ruamel.yaml import YAML
 
 from malcapture.services.plex.servers import Answered, Candidate, rank, reach_note
 from malcapture.standins.plex import Connection, FakePlexServer, serve_server
-from tests.helpers import PlexStandIn, free_port, run_cli, run_here, spawn_cli
+from tests.helpers import PlexStandIn, free_port, plex_link_login, run_cli, run_here, spawn_cli
 from tests.terminal import Terminal
 
 CONFIG = "settings:\n  cache: true\nplex:\n  url:\n  token:\n  timeout: 60\n"
@@ -50,7 +53,17 @@ def hanging() -> Iterator[str]:
         sock.close()
 
 
-async def link_login(
+async def link_login(plex: PlexStandIn, config: Path, no_input: int, env: dict[str, str] | None = None) -> str:
+    """`malcapture plex --link` in this event loop: what it said (its debug lines too) and the facts and notes
+    the command says after the save, once it saved."""
+    result, said = await plex_link_login(plex, config, no_input, env=env)
+    assert result.saved_to == config.resolve(), said.text
+    account = result.account
+    after = [*account.facts, *(f"Warning: {note}" for note in account.notes)] if account else []
+    return "\n".join([said.text, *after])
+
+
+async def real_link_login(
     plex: PlexStandIn, config: Path, *extra: str, env: dict[str, str] | None = None
 ) -> tuple[int, str]:
     """`malcapture plex` as a user runs it without a display: the code is typed at plex.tv/link once shown."""
@@ -69,7 +82,7 @@ async def link_login(
 
 
 async def test_one_owned_server_fills_a_blank_url_with_its_best_connection(
-    plex: PlexStandIn, tmp_path: Path, hanging: str
+    plex: PlexStandIn, tmp_path: Path, hanging: str, no_input: int
 ) -> None:
     local = plex.server_url.replace("127.0.0.1", "localhost")  # two names of one server: the local one wins
     plex.fake.publish(
@@ -81,8 +94,7 @@ async def test_one_owned_server_fills_a_blank_url_with_its_best_connection(
     )
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
-    code, said = await link_login(plex, config, env=plex.env(MALCAPTURE_HTTP_TIMEOUT="2"))
-    assert code == 0, said
+    said = await link_login(plex, config, no_input, env=plex.env(MALCAPTURE_HTTP_TIMEOUT="2"))
     assert plex_section(config)["url"] == local
     assert "plex.url was blank: Living room (owned, local, http, answered in" in said
     assert "the one server of yours that answers from here" in said
@@ -99,7 +111,7 @@ async def test_several_servers_take_server_name_or_stay_blank_with_the_list(
     plex.fake.publish(cabin, Connection(cabin_url))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
-    code, said = await link_login(plex, config)  # no terminal, no --server: nothing to guess
+    code, said = await real_link_login(plex, config)  # no terminal, no --server: nothing to guess
     assert code == 0, said
     assert plex_section(config)["url"] is None
     assert "several servers answer" in said
@@ -107,7 +119,7 @@ async def test_several_servers_take_server_name_or_stay_blank_with_the_list(
     assert "Living room (owned" in said
     assert "Cabin (owned" in said
     config.write_text(CONFIG)
-    code, said = await link_login(plex, config, "--server", "cabin", "-y")
+    code, said = await real_link_login(plex, config, "--server", "cabin", "-y")
     assert code == 0, said
     assert plex_section(config)["url"] == cabin_url
     assert "chosen with --server" in said
@@ -138,15 +150,14 @@ async def test_at_a_terminal_the_server_is_chosen_from_a_numbered_list(
 
 
 async def test_a_shared_server_gets_its_own_token_and_the_owner_can_revoke_it(
-    plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str]
+    plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str], no_input: int
 ) -> None:
     friend, friend_url = second
     friend.shared = True  # refuses the account's token: only its own for this account
     resource = plex.fake.publish(friend, Connection(friend_url), owned=False)
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
-    code, said = await link_login(plex, config)
-    assert code == 0, said
+    said = await link_login(plex, config, no_input)
     section = plex_section(config)
     assert section["url"] == friend_url
     assert section["token"] == resource.token  # the server's own token, not the account's
@@ -155,28 +166,26 @@ async def test_a_shared_server_gets_its_own_token_and_the_owner_can_revoke_it(
 
 
 async def test_a_set_url_for_a_shared_server_gets_its_token_too(
-    plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str]
+    plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str], no_input: int
 ) -> None:
     friend, friend_url = second
     friend.shared = True
     resource = plex.fake.publish(friend, Connection(friend_url), owned=False)
     config = tmp_path / "config.yml"
     config.write_text(CONFIG.replace("  url:\n", f"  url: {friend_url}\n"))
-    code, said = await link_login(plex, config)
-    assert code == 0, said
+    await link_login(plex, config, no_input)
     assert plex_section(config)["token"] == resource.token
     assert plex_section(config)["url"] == friend_url
 
 
 async def test_none_answering_says_what_was_tried_and_keeps_the_url_blank(
-    plex: PlexStandIn, tmp_path: Path, hanging: str
+    plex: PlexStandIn, tmp_path: Path, hanging: str, no_input: int
 ) -> None:
     refused = f"http://127.0.0.1:{free_port()}"
     plex.fake.publish(plex.server, Connection(refused), Connection(hanging))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
-    code, said = await link_login(plex, config, env=plex.env(MALCAPTURE_HTTP_TIMEOUT="1"))
-    assert code == 0, said
+    said = await link_login(plex, config, no_input, env=plex.env(MALCAPTURE_HTTP_TIMEOUT="1"))
     section = plex_section(config)
     assert section["url"] is None
     assert section["token"] in plex.fake.tokens  # the token is still saved
@@ -186,25 +195,23 @@ async def test_none_answering_says_what_was_tried_and_keeps_the_url_blank(
 
 
 async def test_a_set_url_that_does_not_answer_is_kept_and_another_connection_suggested(
-    plex: PlexStandIn, tmp_path: Path
+    plex: PlexStandIn, tmp_path: Path, no_input: int
 ) -> None:
     gone = f"http://127.0.0.1:{free_port()}"
     plex.fake.publish(plex.server, Connection(gone), Connection(plex.server_url, local=False))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG.replace("  url:\n", f"  url: {gone}\n"))
-    code, said = await link_login(plex, config)
-    assert code == 0, said
+    said = await link_login(plex, config, no_input)
     assert plex_section(config)["url"] == gone  # a set plex.url is never replaced without --url
     assert f"the Plex server at {gone} could not be reached from here" in said
     assert f"--url {plex.server_url}" in said
 
 
-async def test_only_the_relay_answering_is_said(plex: PlexStandIn, tmp_path: Path) -> None:
+async def test_only_the_relay_answering_is_said(plex: PlexStandIn, tmp_path: Path, no_input: int) -> None:
     plex.fake.publish(plex.server, Connection(plex.server_url, local=False, relay=True))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
-    code, said = await link_login(plex, config)
-    assert code == 0, said
+    said = await link_login(plex, config, no_input)
     assert plex_section(config)["url"] == plex.server_url
     assert "Plex's relay, which is slow and capped" in said
 
@@ -240,11 +247,12 @@ def test_docker_bridge_and_link_local_addresses_are_named() -> None:
 
 
 # The truth about whether Kometa will run.
-async def test_check_names_the_server_and_status_fails_on_a_read_only_token(plex: PlexStandIn, tmp_path: Path) -> None:
+async def test_check_names_the_server_and_status_fails_on_a_read_only_token(
+    plex: PlexStandIn, tmp_path: Path, no_input: int
+) -> None:
     config = tmp_path / "config.yml"
     config.write_text(CONFIG.replace("  url:\n", f"  url: {plex.server_url}\n"))
-    code, said = await link_login(plex, config)
-    assert code == 0, said
+    await link_login(plex, config, no_input)
     check = await run_here("plex", "check", "-c", str(config), env=plex.env())
     assert check.code == 0, check.err
     assert f"The Plex server Living room at {plex.server_url} takes the token and allows sync." in check.out
@@ -275,12 +283,11 @@ async def test_a_plex_url_the_parser_refuses_stops_before_the_sign_in(plex: Plex
     assert config.read_text() == text
 
 
-async def test_a_password_in_plex_url_is_never_shown(plex: PlexStandIn, tmp_path: Path) -> None:
+async def test_a_password_in_plex_url_is_never_shown(plex: PlexStandIn, tmp_path: Path, no_input: int) -> None:
     config = tmp_path / "config.yml"
     port = free_port()
     config.write_text(CONFIG.replace("  url:\n", f"  url: http://kometa:hunter2@127.0.0.1:{port}\n"))
-    code, said = await link_login(plex, config)
-    assert code == 0, said
+    said = await link_login(plex, config, no_input)
     assert "hunter2" not in said
     assert f"http://kometa:***@127.0.0.1:{port}" in said
     status = await run_here("status", "-c", str(config), "--json", env=plex.env())
@@ -301,7 +308,7 @@ async def test_https_and_ipv6_connections_are_tried_and_https_wins(plex: PlexSta
         plex.fake.publish(plex.server, Connection(plex.server_url), Connection(v6_url), Connection(secure))
         config = tmp_path / "config.yml"
         config.write_text(CONFIG)
-        code, said = await link_login(plex, config, env=plex.env(SSL_CERT_FILE=str(cert)))
+        code, said = await real_link_login(plex, config, env=plex.env(SSL_CERT_FILE=str(cert)))
     finally:
         await v6_runner.cleanup()
         await tls_runner.cleanup()
@@ -311,7 +318,9 @@ async def test_https_and_ipv6_connections_are_tried_and_https_wins(plex: PlexSta
     assert plex.server.hits["/identity"] >= 3  # plain, IPv6 and TLS all tried
 
 
-async def test_a_plex_url_that_redirects_is_said_with_the_address_to_write(plex: PlexStandIn, tmp_path: Path) -> None:
+async def test_a_plex_url_that_redirects_is_said_with_the_address_to_write(
+    plex: PlexStandIn, tmp_path: Path, no_input: int
+) -> None:
     """A reverse proxy sends http:// to https://: the token rightly does not follow, and check says where to
     point plex.url instead of calling the token broken."""
     from aiohttp import web
@@ -327,8 +336,7 @@ async def test_a_plex_url_that_redirects_is_said_with_the_address_to_write(plex:
     try:
         config = tmp_path / "config.yml"
         config.write_text(CONFIG.replace("  url:\n", f"  url: {plex.server_url}\n"))
-        code, said = await link_login(plex, config)
-        assert code == 0, said
+        await link_login(plex, config, no_input)
         config.write_text(config.read_text().replace(plex.server_url, proxy_url))
         check = await run_here("plex", "check", "-c", str(config), env=plex.env())
     finally:

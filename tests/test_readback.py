@@ -87,13 +87,9 @@ def test_a_splice_that_reads_back_wrong_is_refused(tmp_path: Path, broken: str) 
         ks.verify(config, apply(config.text, [edit]), [edit], {"mal": {"client_id": CREDS.client_id}})
 
 
-def test_every_real_config_needs_only_its_mal_entry_reread(working_configs: list[Path], tmp_path: Path) -> None:
-    whole = set()
-    for source in working_configs:
-        target = tmp_path / source.name
-        shutil.copyfile(source, target)
-        if window_of(target) is None:
-            whole.add(source.name)
-        save(target)  # either way the result reads back as intended
-        reads_back(target)
-    assert whole == set()
+def test_every_real_config_needs_only_its_mal_entry_reread(working_config: Path, tmp_path: Path) -> None:
+    target = tmp_path / working_config.name
+    shutil.copyfile(working_config, target)
+    assert window_of(target) is not None
+    save(target)  # and the result reads back as intended
+    reads_back(target)

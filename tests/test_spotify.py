@@ -380,26 +380,24 @@ async def test_status_has_a_spotify_line(spotify: SpotifyStandIn, tmp_path: Path
     assert [line["service"] for line in json.loads(result.out)] == ["spotify"]
 
 
-def test_every_real_config_with_a_spotify_section_changes_in_nothing_else(
-    tmp_path: Path, working_configs: list[Path]
-) -> None:
+def test_every_real_config_with_a_spotify_section_changes_in_nothing_else(tmp_path: Path, working_config: Path) -> None:
     """Each real config Kometa can read, with Kometa's documented spotify: section appended in its own line
     endings, saved as a login saves: the bytes before the section and its other keys stay."""
     creds = Credentials("0123456789abcdef0123456789abcdef", "f" * 32)
     tokens = SPOTIFY.code.stand_in()
-    for source in working_configs:
-        config = copy_alone(source, tmp_path)
-        raw = config.read_bytes()
-        newline = b"\r\n" if b"\r\n" in raw else b"\n"
-        head = raw + (b"" if raw.endswith((b"\n", b"\r")) else newline)
-        block = (
-            f"spotify:\n  client_id: {creds.client_id}\n  client_secret: {creds.client_secret}   # kept\n"
-            "  redirect_uri: http://127.0.0.1:8888/callback\n  authorization: {}\n"
-        ).encode()
-        config.write_bytes(head + block.replace(b"\n", newline))
-        save(config, tokens, creds, SPOTIFY)
-        after = config.read_bytes()
-        assert after.startswith(head + block.split(b"  authorization:")[0].replace(b"\n", newline)), source.name
-        found = YAML(typ="safe").load(after.decode("utf-8-sig"))["spotify"]["authorization"]
-        assert found == tokens.as_mapping(), source.name
-        assert tuple(found) == TOKEN_KEYS, source.name
+    source = working_config
+    config = copy_alone(source, tmp_path)
+    raw = config.read_bytes()
+    newline = b"\r\n" if b"\r\n" in raw else b"\n"
+    head = raw + (b"" if raw.endswith((b"\n", b"\r")) else newline)
+    block = (
+        f"spotify:\n  client_id: {creds.client_id}\n  client_secret: {creds.client_secret}   # kept\n"
+        "  redirect_uri: http://127.0.0.1:8888/callback\n  authorization: {}\n"
+    ).encode()
+    config.write_bytes(head + block.replace(b"\n", newline))
+    save(config, tokens, creds, SPOTIFY)
+    after = config.read_bytes()
+    assert after.startswith(head + block.split(b"  authorization:")[0].replace(b"\n", newline)), source.name
+    found = YAML(typ="safe").load(after.decode("utf-8-sig"))["spotify"]["authorization"]
+    assert found == tokens.as_mapping(), source.name
+    assert tuple(found) == TOKEN_KEYS, source.name

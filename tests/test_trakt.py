@@ -32,6 +32,7 @@ from tests.helpers import (
     run_here,
     run_without_privileges,
     save,
+    shared_data,
     spawn_cli,
     stored,
     stored_trakt,
@@ -230,7 +231,7 @@ async def test_a_used_pin_without_a_terminal_stops_before_the_page(trakt: TraktS
 
 
 async def test_a_loopback_redirect_with_its_state_checked(trakt: TraktStandIn, tmp_path: Path) -> None:
-    from malcapture.login.ports import free_port
+    from tests.helpers import free_port
 
     port = free_port()
     redirect = f"http://localhost:{port}/callback"
@@ -386,30 +387,28 @@ def dotenv_for(text: str, section: str) -> str:
     return "".join(f"KOMETA_{name.upper().replace('-', '_')}=old\n" for name in names)
 
 
-def test_every_real_config_keeps_every_byte_outside_the_trakt_values(
-    working_configs: list[Path], tmp_path: Path
-) -> None:
-    for source in working_configs:
-        target = copy_alone(source, tmp_path)
-        folder = target.parent
-        dotenv = dotenv_for(source.read_text("utf-8-sig"), "trakt")
-        (folder / ".env").write_text(dotenv)
-        if source.name == "03-ladywhiskers-crlf.yml":  # its trakt values were redacted as `[REDACTED]`: lists
-            with pytest.raises(ConfigError, match=r"trakt.client_id in the config \(line \d+\) holds a list"):
-                save(target, TRAKT_TOKENS, TRAKT_CREDS, TRAKT)
-            assert target.read_bytes() == source.read_bytes()
-            continue
-        save(target, TRAKT_TOKENS, TRAKT_CREDS, TRAKT)
-        assert_only_trakt_values_changed(source.read_bytes(), target.read_bytes())
-        original = YAML(typ="safe").load(source.read_bytes().decode("utf-8-sig"))
-        rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
-        before = (original.get("trakt") or {}).get("authorization") or {}
-        kept = {k: v for k, v in before.items() if PLACEHOLDER.fullmatch(str(v))}  # <<placeholders>> stay…
-        assert rest["trakt"]["authorization"] == {**before, **TRAKT_TOKENS.as_mapping(), **kept}, source.name
-        for key, placeholder in kept.items():  # …and their .env lines get the new values
-            name = PLACEHOLDER.fullmatch(str(placeholder)).group(1).upper()  # type: ignore[union-attr]
-            assert f"KOMETA_{name}={TRAKT_TOKENS.values[key]}\n" in (folder / ".env").read_text(), source.name
-        assert {k: v for k, v in rest.items() if k != "trakt"} == {k: v for k, v in original.items() if k != "trakt"}
+def test_every_real_config_keeps_every_byte_outside_the_trakt_values(working_config: Path, tmp_path: Path) -> None:
+    source = working_config
+    target = copy_alone(source, tmp_path)
+    folder = target.parent
+    dotenv = dotenv_for(source.read_text("utf-8-sig"), "trakt")
+    (folder / ".env").write_text(dotenv)
+    if source.name == "03-ladywhiskers-crlf.yml":  # its trakt values were redacted as `[REDACTED]`: lists
+        with pytest.raises(ConfigError, match=r"trakt.client_id in the config \(line \d+\) holds a list"):
+            save(target, TRAKT_TOKENS, TRAKT_CREDS, TRAKT)
+        assert target.read_bytes() == source.read_bytes()
+        return
+    save(target, TRAKT_TOKENS, TRAKT_CREDS, TRAKT)
+    assert_only_trakt_values_changed(source.read_bytes(), target.read_bytes())
+    original = shared_data(source)
+    rest = YAML(typ="safe").load(target.read_bytes().decode("utf-8-sig"))
+    before = (original.get("trakt") or {}).get("authorization") or {}
+    kept = {k: v for k, v in before.items() if PLACEHOLDER.fullmatch(str(v))}  # <<placeholders>> stay…
+    assert rest["trakt"]["authorization"] == {**before, **TRAKT_TOKENS.as_mapping(), **kept}, source.name
+    for key, placeholder in kept.items():  # …and their .env lines get the new values
+        name = PLACEHOLDER.fullmatch(str(placeholder)).group(1).upper()  # type: ignore[union-attr]
+        assert f"KOMETA_{name}={TRAKT_TOKENS.values[key]}\n" in (folder / ".env").read_text(), source.name
+    assert {k: v for k, v in rest.items() if k != "trakt"} == {k: v for k, v in original.items() if k != "trakt"}
 
 
 def assert_only_trakt_values_changed(before: bytes, after: bytes) -> None:
@@ -446,7 +445,7 @@ def test_the_trakt_section_of_our_own_fixture_changes_only_its_values(tmp_path: 
 async def test_the_print_page_of_a_trakt_loopback_login_names_the_trakt_section(
     trakt: TraktStandIn, tmp_path: Path
 ) -> None:
-    from malcapture.login.ports import free_port
+    from tests.helpers import free_port
 
     port = free_port()
     redirect = f"http://localhost:{port}/callback"
