@@ -6,6 +6,7 @@ Fixtures live in conftest.py; everything a test imports comes from here, never f
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import json
 import os
@@ -105,10 +106,25 @@ _PORTS = _own_ports()
 
 def free_port() -> int:
     """A port nothing listens on, for a test's redirect URL or server; each xdist worker has its own ports."""
-    for port in _PORTS:
-        if port_is_free(port):
+    for _ in range(1000):
+        port = next(_PORTS)
+        if _bindable(port):
             return port
-    raise AssertionError("unreachable: the ports cycle")
+    raise AssertionError("no port of this test process's block is free")
+
+
+def _bindable(port: int) -> bool:
+    """127.0.0.1 takes the port, and ::1 too where the machine has IPv6 (a container may not)."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        with socket.socket(family) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                if family == socket.AF_INET6 and exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    continue
+                return False
+    return True
 
 
 def port_is_free(port: int) -> bool:
