@@ -17,9 +17,11 @@ import pytest
 from malcapture.standins.base import play_browser
 from malcapture.standins.mal import FakeMal, serve
 from malcapture.standins.plex import FakePlex, FakePlexServer
+from malcapture.standins.plex import env_for as plex_env_for
 from malcapture.standins.plex import serve as serve_plex
 from malcapture.standins.plex import serve_server as serve_plex_server
 from malcapture.standins.trakt import FakeTrakt
+from malcapture.standins.trakt import env_for as trakt_env_for
 from malcapture.standins.trakt import serve as serve_trakt
 from tests.helpers import (
     BROKEN,
@@ -27,10 +29,12 @@ from tests.helpers import (
     SMALL_CONFIG,
     MalStandIn,
     PlexStandIn,
+    Running,
     TraktStandIn,
     executable,
     free_port,
     needs_root,
+    on_loopback_redirect,
 )
 
 LEAKY_ENV = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME")
@@ -49,9 +53,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 async def mal() -> AsyncIterator[MalStandIn]:
     fake = FakeMal()
     runner, base = await serve(fake)
-    port = free_port()
-    redirect = f"http://localhost:{port}/"
-    yield MalStandIn(fake, base, fake.register(redirect), redirect, port)
+    yield on_loopback_redirect(fake, base, free_port())
     await runner.cleanup()
 
 
@@ -59,7 +61,8 @@ async def mal() -> AsyncIterator[MalStandIn]:
 async def trakt() -> AsyncIterator[TraktStandIn]:
     fake = FakeTrakt()
     runner, base = await serve_trakt(fake)
-    yield TraktStandIn(fake, base, fake.register())
+    app = fake.register()
+    yield Running(fake, base, app, trakt_env_for(base), ("--client-id", app.client_id, "--client-secret", app.secret))
     await runner.cleanup()
 
 
@@ -68,9 +71,9 @@ async def plex() -> AsyncIterator[PlexStandIn]:
     fake = FakePlex()
     server = FakePlexServer(plex=fake)
     runner, base = await serve_plex(fake)
-    server_runner, server_url = await serve_plex_server(server)
+    server_runner, _ = await serve_plex_server(server)
     try:
-        yield PlexStandIn(fake, server, base, server_url)
+        yield Running(fake, base, server, plex_env_for(base))
     finally:
         await server_runner.cleanup()
         await runner.cleanup()

@@ -1,4 +1,4 @@
-"""What the tests share: the real CLI as a subprocess, the fake MyAnimeList's handle, test data.
+"""What the tests share: the real CLI as a subprocess, the one handle on a running stand-in, test data.
 
 Fixtures live in conftest.py; everything a test imports comes from here, never from another test module.
 """
@@ -17,10 +17,10 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 from aiohttp import web
@@ -35,9 +35,9 @@ from malcapture.services import MYANIMELIST as MAL
 from malcapture.services import PLEX, TRAKT
 from malcapture.standins.base import StandIn
 from malcapture.standins.mal import App, FakeMal
+from malcapture.standins.mal import env_for as mal_env_for
 from malcapture.standins.plex import FakePlex, FakePlexServer
-from malcapture.standins.plex import env_for as plex_env_for
-from malcapture.standins.trakt import FakeTrakt, TraktApp, env_for
+from malcapture.standins.trakt import FakeTrakt, TraktApp
 from malcapture.tokens import TokenSet
 
 __all__ = ["MAL", "PLEX", "TRAKT"]
@@ -139,38 +139,44 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+Fake = TypeVar("Fake", bound=StandIn)
+Registered = TypeVar("Registered")
+
+
 @dataclass
-class MalStandIn:
-    fake: FakeMal
+class Running(Generic[Fake, Registered]):
+    """A service's stand-in on loopback for one test: the handle every service's tests use alike.
+
+    `app` is what the test registered with the stand-in: the app a login names (MyAnimeList, Trakt, Spotify)
+    or, for Plex, the Media Server on the account. `args` is a login's options naming it; `redirect` and
+    `port` are the redirect the app registered, for a loopback login."""
+
+    fake: Fake
     base: str
-    app: App
-    redirect: str
-    port: int
+    app: Registered
+    variables: Mapping[str, str]  # what points malcapture at the stand-in (its module's env_for)
+    options: tuple[str, ...] = ()
+    redirect: str = ""
+    port: int = 0
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "MALCAPTURE_OAUTH_URL": f"{self.base}/v1/oauth2",
-            "MALCAPTURE_API_URL": f"{self.base}/v2",
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.update(extra)
-        return env
+        return {**os.environ, **self.variables, "PYTHONUNBUFFERED": "1", **extra}
+
+    def args(self, config: Path, *extra: str) -> list[str]:
+        return ["-c", str(config), *self.options, *extra]
 
 
-def login_args(mal: MalStandIn, config: Path, *extra: str) -> list[str]:
-    """The options every login test passes: this config, the fake's app, its registered redirect."""
-    return [
-        "-c",
-        str(config),
-        "--client-id",
-        mal.app.client_id,
-        "--client-secret",
-        str(mal.app.secret),
-        "--redirect-uri",
-        mal.redirect,
-        *extra,
-    ]
+MalStandIn = Running[FakeMal, App]
+TraktStandIn = Running[FakeTrakt, TraktApp]
+PlexStandIn = Running[FakePlex, FakePlexServer]
+
+
+def on_loopback_redirect(fake: FakeMal, base: str, port: int) -> MalStandIn:
+    """The fake MyAnimeList with an app registered for http://localhost:PORT/, as every MAL test has it."""
+    redirect = f"http://localhost:{port}/"
+    app = fake.register(redirect)
+    options = ("--client-id", app.client_id, "--client-secret", str(app.secret), "--redirect-uri", redirect)
+    return Running(fake, base, app, mal_env_for(base), options, redirect, port)
 
 
 class FakeClock:
@@ -315,7 +321,7 @@ async def run_here(*args: str, env: dict[str, str]) -> Result:
 
 async def desktop_login(mal: MalStandIn, config: Path, browser: Path, *extra: str) -> Result:
     """A login on a desktop: a display, and `browser` (a scripted_browser) clicks for the user."""
-    return await run_cli(*login_args(mal, config, *extra), env=mal.env(BROWSER=str(browser), DISPLAY=":99"))
+    return await run_cli(*mal.args(config, *extra), env=mal.env(BROWSER=str(browser), DISPLAY=":99"))
 
 
 def executable(path: Path, text: str) -> Path:
@@ -426,38 +432,6 @@ async def redirect_url_from(mal: MalStandIn, url: str) -> str:
 
     async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as response:
         return response.headers["Location"]
-
-
-@dataclass
-class TraktStandIn:
-    """The fake Trakt on loopback, one app registered, and what points malcapture at it."""
-
-    fake: FakeTrakt
-    base: str
-    app: TraktApp
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, **env_for(self.base), "PYTHONUNBUFFERED": "1", **extra}
-
-    def args(self, config: Path, *extra: str) -> list[str]:
-        return ["-c", str(config), "--client-id", self.app.client_id, "--client-secret", self.app.secret, *extra]
-
-
-@dataclass
-class PlexStandIn:
-    """The fake plex.tv (and app.plex.tv) and a fake Plex Media Server on loopback, and what points malcapture
-    at them."""
-
-    fake: FakePlex
-    server: FakePlexServer
-    base: str
-    server_url: str
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, **plex_env_for(self.base), "PYTHONUNBUFFERED": "1", **extra}
-
-    def args(self, config: Path, *extra: str) -> list[str]:
-        return ["-c", str(config), *extra]
 
 
 async def plex_link_login(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.helpers import CHROMIUM_FLAGS, MalStandIn, dumped_page, executable, login_args, port_is_free, run_cli
+from tests.helpers import CHROMIUM_FLAGS, MalStandIn, dumped_page, executable, port_is_free, run_cli
 
 
 def chromium_launcher(tmp_path: Path, chromium: str) -> tuple[Path, Path]:
@@ -30,7 +30,7 @@ async def test_real_chromium_completes_the_login_and_shows_the_account(
     mal.fake.consent = "allow"  # headless Chromium cannot click; MAL's consent step answers at once
     env = mal.env(BROWSER=str(launcher), DISPLAY=":99", HOME=str(config.parent))
     result = await run_cli(
-        *login_args(mal, config),
+        *mal.args(config),
         "--timeout",
         "60",
         env=env,

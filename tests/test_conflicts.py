@@ -12,7 +12,6 @@ import pytest
 from malcapture.standins.base import play_browser
 from tests.helpers import (
     MalStandIn,
-    login_args,
     port_is_free,
     read_record,
     redirect_url_from,
@@ -82,7 +81,7 @@ async def test_headless_ssh_session_does_not_open_a_browser_and_explains_forward
 ) -> None:
     browser = scripted_browser()
     env = mal.env(BROWSER=str(browser), DISPLAY=":0", SSH_CONNECTION="10.0.0.5 50000 10.0.0.9 22", USER="ana")
-    process = await spawn_cli(*login_args(mal, config), env=env)
+    process = await spawn_cli(*mal.args(config), env=env)
     assert process.stderr is not None
     shown = ""
     while "Waiting until" not in shown:  # ended by the event, not by a timeout
@@ -107,7 +106,7 @@ async def test_a_forwarded_redirect_still_arrives_while_headless(mal: MalStandIn
 
 async def start_waiting(mal: MalStandIn, config: Path, *extra: str) -> tuple[asyncio.subprocess.Process, str, str]:
     """Start a login and read stderr up to the authorize URL; returns what was read too."""
-    process = await spawn_cli(*login_args(mal, config, *extra), env=mal.env(), stdin=asyncio.subprocess.PIPE)
+    process = await spawn_cli(*mal.args(config, *extra), env=mal.env(), stdin=asyncio.subprocess.PIPE)
     assert process.stderr is not None
     head, url = "", ""
     while not url:
@@ -140,7 +139,7 @@ async def test_paste_wins_while_the_server_waits(mal: MalStandIn, config: Path) 
 
 async def test_end_of_input_in_manual_mode_says_docker_run_it(mal: MalStandIn, config: Path) -> None:
     before = config.read_bytes()
-    result = await run_cli(*login_args(mal, config, "--manual"), env=mal.env())
+    result = await run_cli(*mal.args(config, "--manual"), env=mal.env())
     assert result.code == 2
     assert "docker run -it" in result.err
     assert config.read_bytes() == before
@@ -148,7 +147,7 @@ async def test_end_of_input_in_manual_mode_says_docker_run_it(mal: MalStandIn, c
 
 async def test_timeout_exits_5_frees_the_port_and_changes_nothing(mal: MalStandIn, config: Path) -> None:
     before = config.read_bytes()
-    result = await run_cli(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
+    result = await run_cli(*mal.args(config, "--no-browser", "--timeout", "1"), env=mal.env())
     assert result.code == 5
     assert "within 1 seconds" in result.err
     assert config.read_bytes() == before
@@ -173,7 +172,7 @@ async def test_denial_exits_4_and_the_page_says_so(
 ) -> None:
     before = config.read_bytes()
     env = mal.env(BROWSER=str(scripted_browser("deny")), DISPLAY=":99")
-    result = await run_cli(*login_args(mal, config, "--timeout", "30"), env=env)
+    result = await run_cli(*mal.args(config, "--timeout", "30"), env=env)
     assert result.code == 4
     assert "denied" in result.err
     assert config.read_bytes() == before

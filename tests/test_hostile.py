@@ -40,7 +40,6 @@ from tests.helpers import (
     fill,
     first_hit,
     free_port,
-    login_args,
     needs_root,
     quiet_io,
     run_cli,
@@ -510,7 +509,7 @@ async def test_the_redirect_gets_through_1100_silent_connections_with_1024_descr
     if prlimit is None or (hard != resource.RLIM_INFINITY and hard < 1500):
         pytest.skip("needs prlimit, and 1,500 descriptors for the test's own connections")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1500), hard))
-    args = [*login_args(mal, config, "--bind", "0.0.0.0", "--no-browser", "--timeout", "60")]
+    args = [*mal.args(config, "--bind", "0.0.0.0", "--no-browser", "--timeout", "60")]
     process = await asyncio.create_subprocess_exec(
         prlimit,
         "--nofile=1024:1024",

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.helpers import MalStandIn, as_pid_1, login_args, needs_root, port_is_free
+from tests.helpers import MalStandIn, as_pid_1, needs_root, port_is_free
 
 SCRIPT = textwrap.dedent(
     """
@@ -97,7 +97,7 @@ async def test_docker_stop_ends_a_waiting_login_run_as_pid_1(mal: MalStandIn, co
     needs_root()
     before = config.read_bytes()
     process = await asyncio.create_subprocess_exec(
-        *as_pid_1(*login_args(mal, config, "--no-browser")),
+        *as_pid_1(*mal.args(config, "--no-browser")),
         env=mal.env(),
         stdin=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from malcapture.standins.mal import FakeMal, serve
-from tests.helpers import MalStandIn, executable, free_port, login_args, spawn_cli
+from tests.helpers import MalStandIn, executable, free_port, on_loopback_redirect, spawn_cli
 from tests.link import Link, certificate
 
 RTT = 0.05
@@ -48,8 +48,7 @@ async def far_mal(tmp_path: Path) -> AsyncIterator[FarMal]:
     runner, direct = await serve(fake, tls=context)
     target = ("127.0.0.1", int(direct.rsplit(":", 1)[1]))
     oauth, api = Link(target, RTT), Link(target, RTT)
-    port = free_port()
-    handle = MalStandIn(fake, direct, fake.register(f"http://localhost:{port}/"), f"http://localhost:{port}/", port)
+    handle = on_loopback_redirect(fake, direct, free_port())
     far = FarMal(handle, direct, cert, oauth, api, await api.start(), await oauth.start())
     yield far
     await oauth.close()
@@ -79,7 +78,7 @@ async def test_one_tls_handshake_per_host_and_both_before_the_redirect(far_mal: 
     env = far_mal.env(BROWSER=str(browser(tmp_path, far_mal, 1.0)), DISPLAY=":99")
     config = tmp_path / "config.yml"
     config.write_text("mal:\n  client_id:\n")
-    process = await spawn_cli(*login_args(far_mal.handle, config), env=env)
+    process = await spawn_cli(*far_mal.handle.args(config), env=env)
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
     clicked = json.loads((tmp_path / "clicked.json").read_text())["clicked"]
@@ -99,7 +98,7 @@ async def test_a_warm_up_that_fails_changes_nothing(far_mal: FarMal, tmp_path: P
     env = far_mal.env(BROWSER=str(browser(tmp_path, far_mal, 0, until=up)), DISPLAY=":99")
     config = tmp_path / "config.yml"
     config.write_text("mal:\n  client_id:\n")
-    process = await spawn_cli(*login_args(far_mal.handle, config, "-v"), env=env)
+    process = await spawn_cli(*far_mal.handle.args(config, "-v"), env=env)
     assert process.stderr is not None
     try:
         shown = ""

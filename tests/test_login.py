@@ -16,7 +16,7 @@ from ruamel.yaml import YAML
 from malcapture import __version__
 from malcapture.login.contract import LoginOptions
 from malcapture.standins.base import play_browser
-from tests.helpers import MAL, MalStandIn, login_args, port_is_free, quiet_io, read_record, run_cli, run_here
+from tests.helpers import MAL, MalStandIn, port_is_free, quiet_io, read_record, run_cli, run_here
 
 
 def saved_mal(path: Path) -> dict[str, object]:
@@ -32,7 +32,7 @@ async def test_login_saves_the_tokens_mal_issued(
     env = mal.env(BROWSER=str(browser), DISPLAY=":99")
     result = await run_cli(
         "login",
-        *login_args(mal, config),
+        *mal.args(config),
         "--timeout",
         "30",
         env=env,
@@ -62,7 +62,7 @@ async def test_the_authorize_url_is_printed_whole_on_its_own_line(
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
     result = await run_cli(
-        *login_args(mal, config),
+        *mal.args(config),
         env=env,
     )
     assert result.code == 0, result.err
@@ -116,7 +116,7 @@ async def test_print_emits_the_block_and_leaves_the_file_alone(
     result = await run_cli(
         "login",
         "--print",
-        *login_args(mal, config),
+        *mal.args(config),
         env=env,
     )
     assert result.code == 0, result.err
@@ -270,7 +270,7 @@ async def test_fake_refuses_a_redirect_uri_that_differs_from_the_authorize_reque
 
 
 async def test_a_bad_http_timeout_setting_is_a_usage_error(mal: MalStandIn, config: Path) -> None:
-    result = await run_cli(*login_args(mal, config, "--manual"), env=mal.env(MALCAPTURE_HTTP_TIMEOUT="soon"))
+    result = await run_cli(*mal.args(config, "--manual"), env=mal.env(MALCAPTURE_HTTP_TIMEOUT="soon"))
     assert result.code == 2
     assert "MALCAPTURE_HTTP_TIMEOUT" in result.err
     assert "Traceback" not in result.err

@@ -26,7 +26,6 @@ from tests.helpers import (
     MalStandIn,
     Recorder,
     desktop_login,
-    login_args,
     run_cli,
     run_here,
     spawn_cli,
@@ -52,7 +51,7 @@ async def test_a_busy_port_without_stdin_stops_before_the_browser(
     before = config.read_bytes()
     try:
         env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-        code, err = await run_without_stdin(*login_args(mal, config), env=env)
+        code, err = await run_without_stdin(*mal.args(config), env=env)
     finally:
         await squatting.cleanup()
     assert code == 2, err
@@ -65,7 +64,7 @@ async def test_a_busy_port_without_stdin_stops_before_the_browser(
 
 
 async def test_the_server_without_stdin_waits_for_the_redirect_only(mal: MalStandIn, config: Path) -> None:
-    result = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
+    result = await until_waiting(*mal.args(config, "--no-browser"), env=mal.env())
     assert result.code == 130, result.err
     assert "for MyAnimeList's redirect only" in result.err
     assert "paste it here" not in result.err
@@ -108,7 +107,7 @@ async def test_working_tokens_are_not_replaced_without_asking(mal: MalStandIn, c
     before = config.read_bytes()
     term = Terminal()
     try:
-        process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+        process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
         await term.expect("[y/N]")
         term.type("\r")
         assert await term.finish(process) == 0, term.output
@@ -127,7 +126,7 @@ async def test_tokens_the_service_refuses_are_replaced_without_a_question(mal: M
     del mal.fake.access_tokens[str(tokens["access_token"])]  # revoked, though its own expiry is a month away
     term = Terminal()
     try:
-        process = await term.malcapture(*login_args(mal, config, "--no-browser", "--timeout", "30"), env=mal.env())
+        process = await term.malcapture(*mal.args(config, "--no-browser", "--timeout", "30"), env=mal.env())
         await term.expect("Waiting until")
         term.type("\x03")
         assert await term.finish(process) == 130, term.output
@@ -141,7 +140,7 @@ async def test_tokens_the_service_refuses_are_replaced_without_a_question(mal: M
 
 async def test_yes_and_no_terminal_go_on_and_say_whose_tokens_are_replaced(mal: MalStandIn, config: Path) -> None:
     stored(mal, config)
-    result = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
+    result = await until_waiting(*mal.args(config, "--no-browser"), env=mal.env())
     assert result.code == 130, result.err
     assert "which expires" in result.err  # read offline, and said so: not called "works" unchecked
     assert "no terminal to ask at" in result.err
@@ -180,7 +179,7 @@ async def test_the_success_page_shows_the_absolute_path(
     mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    process = await spawn_cli(*login_args(mal, Path("config.yml")), cwd=config.parent, env=env)
+    process = await spawn_cli(*mal.args(Path("config.yml")), cwd=config.parent, env=env)
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 0, err.decode()
     page = (config.parent / "browser.json").read_text()
@@ -190,7 +189,7 @@ async def test_the_success_page_shows_the_absolute_path(
 async def test_a_yaml_error_shows_the_line_before_and_a_caret(mal: MalStandIn, tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text('plex:\n  url: "http://x\n  token: abc\nmal:\n  client_id: x\n')
-    result = await run_cli(*login_args(mal, config), env=mal.env())
+    result = await run_cli(*mal.args(config), env=mal.env())
     assert result.code == 3
     assert '  2 |   url: "http://x\n' in result.err  # where the unclosed quote opened
     assert "^" in result.err
@@ -198,19 +197,19 @@ async def test_a_yaml_error_shows_the_line_before_and_a_caret(mal: MalStandIn, t
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost"])
 async def test_binding_a_loopback_name_is_not_warned_about(mal: MalStandIn, config: Path, host: str) -> None:
-    result = await until_waiting(*login_args(mal, config, "--no-browser", "--bind", host), env=mal.env())
+    result = await until_waiting(*mal.args(config, "--no-browser", "--bind", host), env=mal.env())
     assert result.code == 130, result.err
     assert "not just loopback" not in result.err
 
 
 async def test_bind_all_is_warned_about(mal: MalStandIn, config: Path) -> None:
-    result = await until_waiting(*login_args(mal, config, "--no-browser", "--bind", "0.0.0.0"), env=mal.env())
+    result = await until_waiting(*mal.args(config, "--no-browser", "--bind", "0.0.0.0"), env=mal.env())
     assert result.code == 130, result.err
     assert "not just loopback" in result.err
 
 
 async def test_a_client_id_with_a_stray_character_is_named(mal: MalStandIn, config: Path) -> None:
-    args = login_args(mal, config, "--no-browser")
+    args = mal.args(config, "--no-browser")
     args[args.index("--client-id") + 1] = mal.app.client_id[:5] + "g" + mal.app.client_id[6:]
     result = await until_waiting(*args, env=mal.env())
     assert "has 'g' (U+0067) at position 6" in result.err
@@ -226,7 +225,7 @@ async def test_wording_has_no_stray_punctuation(mal: MalStandIn, config: Path) -
     assert ".;" not in str(error)
     squat = await squatter("127.0.0.1", mal.port)
     try:
-        result = await run_cli(*login_args(mal, config, "--timeout", "1"), env=mal.env(), stdin=b"")
+        result = await run_cli(*mal.args(config, "--timeout", "1"), env=mal.env(), stdin=b"")
     finally:
         await squat.cleanup()
     assert "(or set MALCAPTURE_REDIRECT_URI)." in result.err

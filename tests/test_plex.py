@@ -48,7 +48,7 @@ async def link_login(
     plex: PlexStandIn, config: Path, no_input: int, sign_in: bool = True, **options: object
 ) -> tuple[LoginResult, Recorder]:
     """`malcapture plex --link` in this event loop, with --url set to the stand-in's server unless told."""
-    options.setdefault("url", plex.server_url)
+    options.setdefault("url", plex.app.url)
     return await plex_link_login(plex, config, no_input, sign_in, options=options)
 
 
@@ -63,7 +63,7 @@ async def test_the_link_code_signs_in_checks_and_saves(plex: PlexStandIn, tmp_pa
     assert re.fullmatch(r"[A-Z0-9]{4}", said.lines[page + 1])
     section = plex_section(config)
     assert section["token"] in plex.fake.tokens
-    assert section["url"] == plex.server_url  # --url filled the blank plex.url
+    assert section["url"] == plex.app.url  # --url filled the blank plex.url
     after = config.read_text()
     assert after.startswith("settings:\n  cache: true\nplex:                 # the server\n")
     assert after.endswith("  timeout: 60\n")
@@ -75,7 +75,7 @@ async def test_the_link_code_through_the_real_command_with_standard_input_closed
     """Headless (no display), as `docker run` without -it: the code on its own line; nothing to paste."""
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
-    process = await spawn_cli("plex", *plex.args(config, "--url", plex.server_url), env=plex.env())
+    process = await spawn_cli("plex", *plex.args(config, "--url", plex.app.url), env=plex.env())
     assert process.stderr is not None
     try:
         shown = ""
@@ -109,16 +109,16 @@ async def test_a_pin_that_expires_ends_the_login_and_changes_nothing(
 async def test_a_server_that_refuses_the_token_keeps_it_out_of_the_config(plex: PlexStandIn, tmp_path: Path) -> None:
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
-    plex.server.refused.update(plex.fake.tokens)  # it refuses every token plex.tv makes, this one too
+    plex.app.refused.update(plex.fake.tokens)  # it refuses every token plex.tv makes, this one too
     original = plex.fake.sign_in
 
     def refused_sign_in(code: str, user: str | None = None) -> str:
         token = original(code, user)
-        plex.server.refused.add(token)
+        plex.app.refused.add(token)
         return token
 
     plex.fake.sign_in = refused_sign_in  # type: ignore[method-assign]
-    process = await spawn_cli("plex", *plex.args(config, "--url", plex.server_url), env=plex.env())
+    process = await spawn_cli("plex", *plex.args(config, "--url", plex.app.url), env=plex.env())
     assert process.stderr is not None
     try:
         shown = ""
@@ -140,7 +140,7 @@ async def test_a_server_that_refuses_the_token_keeps_it_out_of_the_config(plex: 
 
 
 async def test_a_read_only_token_is_said_in_kometas_words(plex: PlexStandIn, tmp_path: Path, no_input: int) -> None:
-    plex.server.allow_sync = "0"
+    plex.app.allow_sync = "0"
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     result, _ = await link_login(plex, config, no_input)
@@ -195,7 +195,7 @@ async def test_a_library_gets_its_own_token(plex: PlexStandIn, tmp_path: Path, n
         "libraries:\n  Movies:\n    collection_files:\n    - default: basic\n  Anime:\n    plex:\n      url: X\n"
         + CONFIG
     )
-    config.write_text(text.replace("url: X", f"url: {plex.server_url}"))
+    config.write_text(text.replace("url: X", f"url: {plex.app.url}"))
     await link_login(plex, config, no_input, library="Movies", url=None)
     data = YAML(typ="safe").load(config.read_text())
     assert data["libraries"]["Movies"]["plex"]["token"] in plex.fake.tokens
@@ -235,7 +235,7 @@ async def test_the_desktop_sign_in_with_a_real_browser(plex: PlexStandIn, tmp_pa
         f'>"{dom}" 2>"{tmp_path}/chromium.log"\n',
     )
     env = plex.env(BROWSER=str(launcher), DISPLAY=":99", HOME=str(tmp_path))
-    result = await run_cli("plex", *plex.args(config, "--url", plex.server_url), env=env, timeout=90)
+    result = await run_cli("plex", *plex.args(config, "--url", plex.app.url), env=env, timeout=90)
     assert result.code == 0, result.err
     assert plex_section(config)["token"] in plex.fake.tokens
     assert plex.fake.hits["/auth/sign-in"] == 1
@@ -280,10 +280,10 @@ async def test_the_stand_in_answers_as_plex_does(plex: PlexStandIn) -> None:
         other = {**json_headers, "X-Plex-Client-Identifier": "someone-else"}
         async with session.get(f"{plex.base}/api/v2/pins/{pin['id']}", headers=other) as response:
             assert response.status == 404
-        async with session.get(f"{plex.server_url}/") as response:
+        async with session.get(f"{plex.app.url}/") as response:
             assert response.status == 401  # the server: no token, no answer
         token = plex.fake.sign_in(pin["code"])
-        async with session.get(f"{plex.server_url}/", headers={"X-Plex-Token": token}) as response:
+        async with session.get(f"{plex.app.url}/", headers={"X-Plex-Token": token}) as response:
             assert 'allowSync="1"' in await response.text()
 
 
@@ -339,13 +339,13 @@ async def test_a_uuid_that_is_a_fifo_or_endless_is_refused_before_the_sign_in(
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     os.mkfifo(tmp_path / "UUID")
-    result = await run_cli("plex", "-c", str(config), "--url", plex.server_url, env=plex.env(), timeout=30)
+    result = await run_cli("plex", "-c", str(config), "--url", plex.app.url, env=plex.env(), timeout=30)
     assert result.code == 3, result.err
     assert "UUID is not a regular file" in result.err
     assert plex.fake.hits["/api/v2/pins"] == 0
     (tmp_path / "UUID").unlink()
     (tmp_path / "UUID").symlink_to("/dev/zero")
-    result = await run_cli("plex", "-c", str(config), "--url", plex.server_url, env=plex.env(), timeout=30)
+    result = await run_cli("plex", "-c", str(config), "--url", plex.app.url, env=plex.env(), timeout=30)
     assert result.code == 3, result.err
     assert "not a regular file" in result.err
 

@@ -84,12 +84,12 @@ async def real_link_login(
 async def test_one_owned_server_fills_a_blank_url_with_its_best_connection(
     plex: PlexStandIn, tmp_path: Path, hanging: str, no_input: int
 ) -> None:
-    local = plex.server_url.replace("127.0.0.1", "localhost")  # two names of one server: the local one wins
+    local = plex.app.url.replace("127.0.0.1", "localhost")  # two names of one server: the local one wins
     plex.fake.publish(
-        plex.server,
+        plex.app,
         Connection(f"http://127.0.0.1:{free_port()}", local=True),  # refuses
         Connection(hanging, local=True),  # never answers: the deadline, not a wait per candidate
-        Connection(plex.server_url, local=False),
+        Connection(plex.app.url, local=False),
         Connection(local, local=True),
     )
     config = tmp_path / "config.yml"
@@ -100,14 +100,14 @@ async def test_one_owned_server_fills_a_blank_url_with_its_best_connection(
     assert "the one server of yours that answers from here" in said
     assert "The Plex server Living room at" in said
     assert "allows sync" in said
-    assert plex.server.hits["/identity"] >= 2
+    assert plex.app.hits["/identity"] >= 2
 
 
 async def test_several_servers_take_server_name_or_stay_blank_with_the_list(
     plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str]
 ) -> None:
     cabin, cabin_url = second
-    plex.fake.publish(plex.server, Connection(plex.server_url))
+    plex.fake.publish(plex.app, Connection(plex.app.url))
     plex.fake.publish(cabin, Connection(cabin_url))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
@@ -129,7 +129,7 @@ async def test_at_a_terminal_the_server_is_chosen_from_a_numbered_list(
     plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str]
 ) -> None:
     cabin, cabin_url = second
-    plex.fake.publish(plex.server, Connection(plex.server_url))
+    plex.fake.publish(plex.app, Connection(plex.app.url))
     plex.fake.publish(cabin, Connection(cabin_url))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
@@ -182,7 +182,7 @@ async def test_none_answering_says_what_was_tried_and_keeps_the_url_blank(
     plex: PlexStandIn, tmp_path: Path, hanging: str, no_input: int
 ) -> None:
     refused = f"http://127.0.0.1:{free_port()}"
-    plex.fake.publish(plex.server, Connection(refused), Connection(hanging))
+    plex.fake.publish(plex.app, Connection(refused), Connection(hanging))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     said = await link_login(plex, config, no_input, env=plex.env(MALCAPTURE_HTTP_TIMEOUT="1"))
@@ -198,21 +198,21 @@ async def test_a_set_url_that_does_not_answer_is_kept_and_another_connection_sug
     plex: PlexStandIn, tmp_path: Path, no_input: int
 ) -> None:
     gone = f"http://127.0.0.1:{free_port()}"
-    plex.fake.publish(plex.server, Connection(gone), Connection(plex.server_url, local=False))
+    plex.fake.publish(plex.app, Connection(gone), Connection(plex.app.url, local=False))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG.replace("  url:\n", f"  url: {gone}\n"))
     said = await link_login(plex, config, no_input)
     assert plex_section(config)["url"] == gone  # a set plex.url is never replaced without --url
     assert f"the Plex server at {gone} could not be reached from here" in said
-    assert f"--url {plex.server_url}" in said
+    assert f"--url {plex.app.url}" in said
 
 
 async def test_only_the_relay_answering_is_said(plex: PlexStandIn, tmp_path: Path, no_input: int) -> None:
-    plex.fake.publish(plex.server, Connection(plex.server_url, local=False, relay=True))
+    plex.fake.publish(plex.app, Connection(plex.app.url, local=False, relay=True))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     said = await link_login(plex, config, no_input)
-    assert plex_section(config)["url"] == plex.server_url
+    assert plex_section(config)["url"] == plex.app.url
     assert "Plex's relay, which is slow and capped" in said
 
 
@@ -251,20 +251,20 @@ async def test_check_names_the_server_and_status_fails_on_a_read_only_token(
     plex: PlexStandIn, tmp_path: Path, no_input: int
 ) -> None:
     config = tmp_path / "config.yml"
-    config.write_text(CONFIG.replace("  url:\n", f"  url: {plex.server_url}\n"))
+    config.write_text(CONFIG.replace("  url:\n", f"  url: {plex.app.url}\n"))
     await link_login(plex, config, no_input)
     check = await run_here("plex", "check", "-c", str(config), env=plex.env())
     assert check.code == 0, check.err
-    assert f"The Plex server Living room at {plex.server_url} takes the token and allows sync." in check.out
-    plex.server.allow_sync = "0"
+    assert f"The Plex server Living room at {plex.app.url} takes the token and allows sync." in check.out
+    plex.app.allow_sync = "0"
     status = await run_here("status", "-c", str(config), "--json", env=plex.env())
     assert status.code == 1
     (found,) = json.loads(status.out)
     assert found["works"] is False
     assert "read only" in found["problem"]
     assert found["fix"] == "Run `malcapture plex` to sign in again."
-    plex.server.allow_sync = "1"
-    plex.server.refused.update(plex.fake.tokens)
+    plex.app.allow_sync = "1"
+    plex.app.refused.update(plex.fake.tokens)
     status = await run_here("status", "-c", str(config), env=plex.env())
     assert status.code == 1
     assert "refuses this token (HTTP 401)" in status.out
@@ -301,11 +301,11 @@ async def test_https_and_ipv6_connections_are_tried_and_https_wins(plex: PlexSta
     from tests.link import certificate
 
     cert, context = certificate(tmp_path)
-    tls_runner, tls_url = await serve_app(plex.server.application(), tls=context)
-    v6_runner, v6_url = await serve_app(plex.server.application(), host="::1")
+    tls_runner, tls_url = await serve_app(plex.app.application(), tls=context)
+    v6_runner, v6_url = await serve_app(plex.app.application(), host="::1")
     try:
         secure = tls_url.replace("127.0.0.1", "localhost")
-        plex.fake.publish(plex.server, Connection(plex.server_url), Connection(v6_url), Connection(secure))
+        plex.fake.publish(plex.app, Connection(plex.app.url), Connection(v6_url), Connection(secure))
         config = tmp_path / "config.yml"
         config.write_text(CONFIG)
         code, said = await real_link_login(plex, config, env=plex.env(SSL_CERT_FILE=str(cert)))
@@ -315,7 +315,7 @@ async def test_https_and_ipv6_connections_are_tried_and_https_wins(plex: PlexSta
     assert code == 0, said
     assert plex_section(config)["url"] == secure
     assert "(owned, local, https, answered in" in said
-    assert plex.server.hits["/identity"] >= 3  # plain, IPv6 and TLS all tried
+    assert plex.app.hits["/identity"] >= 3  # plain, IPv6 and TLS all tried
 
 
 async def test_a_plex_url_that_redirects_is_said_with_the_address_to_write(
@@ -335,9 +335,9 @@ async def test_a_plex_url_that_redirects_is_said_with_the_address_to_write(
     runner, proxy_url = await serve_app(proxy)
     try:
         config = tmp_path / "config.yml"
-        config.write_text(CONFIG.replace("  url:\n", f"  url: {plex.server_url}\n"))
+        config.write_text(CONFIG.replace("  url:\n", f"  url: {plex.app.url}\n"))
         await link_login(plex, config, no_input)
-        config.write_text(config.read_text().replace(plex.server_url, proxy_url))
+        config.write_text(config.read_text().replace(plex.app.url, proxy_url))
         check = await run_here("plex", "check", "-c", str(config), env=plex.env())
     finally:
         await runner.cleanup()

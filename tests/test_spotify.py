@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +20,7 @@ from malcapture.standins.base import Scripted
 from malcapture.standins.spotify import FakeSpotify, SpotifyApp, env_for, serve
 from tests.helpers import (
     CHROMIUM_FLAGS,
+    Running,
     copy_alone,
     dumped_page,
     executable,
@@ -39,33 +38,7 @@ SAID: dict[int, str] = {}  # what each login said up to its authorize URL, by pi
 TOKEN_KEYS = ("access_token", "token_type", "expires_in", "refresh_token", "scope", "expires_at")
 
 
-@dataclass
-class SpotifyStandIn:
-    fake: FakeSpotify
-    base: str
-    app: SpotifyApp
-    redirect: str
-    port: int
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return {**os.environ, **env_for(self.base), "PYTHONUNBUFFERED": "1", **extra}
-
-    def config(self, folder: Path, redirect: str | None = None, tokens: dict[str, object] | None = None) -> Path:
-        """A config whose spotify: section holds this app (and `tokens`), beside a mal: section left alone."""
-        path = folder / "config.yml"
-        auth = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in (tokens or {}).items())
-        path.write_text(
-            "mal:\n  client_id: keep-me   # a comment\nspotify:\n"
-            f"  client_id: {self.app.client_id}\n  client_secret: {self.app.secret}\n"
-            f"  redirect_uri: {redirect if redirect is not None else self.redirect}\n"
-            + (f"  authorization:\n{auth}" if auth else "  authorization: {}\n")
-        )
-        return path
-
-    def stored(self, folder: Path, scope: str = " ".join(SCOPES)) -> tuple[Path, dict[str, str | int]]:
-        tokens = self.fake.issue_tokens(self.app.client_id, scope)
-        tokens["expires_at"] = int(self.fake.clock()) + int(tokens["expires_in"])
-        return self.config(folder, tokens=dict(tokens)), tokens
+SpotifyStandIn = Running[FakeSpotify, SpotifyApp]
 
 
 @pytest.fixture
@@ -75,9 +48,33 @@ async def spotify() -> AsyncIterator[SpotifyStandIn]:
     port = free_port()
     redirect = f"http://127.0.0.1:{port}/callback"
     try:
-        yield SpotifyStandIn(fake, base, fake.register(redirect), redirect, port)
+        yield Running(fake, base, fake.register(redirect), env_for(base), redirect=redirect, port=port)
     finally:
         await runner.cleanup()
+
+
+def write_config(
+    spotify: SpotifyStandIn, folder: Path, redirect: str | None = None, tokens: dict[str, object] | None = None
+) -> Path:
+    """A config whose spotify: section holds this app (and `tokens`), beside a mal: section left alone."""
+    path = folder / "config.yml"
+    auth = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in (tokens or {}).items())
+    path.write_text(
+        "mal:\n  client_id: keep-me   # a comment\nspotify:\n"
+        f"  client_id: {spotify.app.client_id}\n  client_secret: {spotify.app.secret}\n"
+        f"  redirect_uri: {redirect if redirect is not None else spotify.redirect}\n"
+        + (f"  authorization:\n{auth}" if auth else "  authorization: {}\n")
+    )
+    return path
+
+
+def stored_tokens(
+    spotify: SpotifyStandIn, folder: Path, scope: str = " ".join(SCOPES)
+) -> tuple[Path, dict[str, str | int]]:
+    """A config holding tokens the stand-in issued, and those tokens."""
+    tokens = spotify.fake.issue_tokens(spotify.app.client_id, scope)
+    tokens["expires_at"] = int(spotify.fake.clock()) + int(tokens["expires_in"])
+    return write_config(spotify, folder, tokens=dict(tokens)), tokens
 
 
 def section(config: Path) -> dict[str, object]:
@@ -110,7 +107,7 @@ async def address_after_agree(spotify: SpotifyStandIn, url: str) -> str:
 async def test_a_desktop_login_catches_the_redirect_and_writes_what_kometa_writes(
     spotify: SpotifyStandIn, tmp_path: Path, scripted_browser: object
 ) -> None:
-    config = spotify.config(tmp_path)
+    config = write_config(spotify, tmp_path)
     before = config.read_bytes()
     browser = scripted_browser()  # type: ignore[operator]
     env = spotify.env(BROWSER=str(browser), DISPLAY=":99")
@@ -134,7 +131,7 @@ async def test_a_desktop_login_catches_the_redirect_and_writes_what_kometa_write
 async def test_the_authorize_request_is_kometas_with_state_and_s256(spotify: SpotifyStandIn, tmp_path: Path) -> None:
     from urllib.parse import parse_qs, urlsplit
 
-    process, url = await start_waiting(spotify, spotify.config(tmp_path), "--manual")
+    process, url = await start_waiting(spotify, write_config(spotify, tmp_path), "--manual")
     process.kill()
     await process.communicate()
     query = {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
@@ -149,7 +146,7 @@ async def test_the_authorize_request_is_kometas_with_state_and_s256(spotify: Spo
 async def test_real_chromium_follows_the_redirect_to_127_0_0_1(
     spotify: SpotifyStandIn, tmp_path: Path, chromium: str
 ) -> None:
-    config = spotify.config(tmp_path)
+    config = write_config(spotify, tmp_path)
     dom = tmp_path / "dom.html"
     launcher = executable(
         tmp_path / "chromium-headless",
@@ -169,7 +166,7 @@ async def test_real_chromium_follows_the_redirect_to_127_0_0_1(
 
 
 async def test_denial_exits_4_and_changes_nothing(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config = spotify.config(tmp_path)
+    config = write_config(spotify, tmp_path)
     before = config.read_bytes()
     process, url = await start_waiting(spotify, config, "--no-browser", "--timeout", "30")
     async with aiohttp.ClientSession() as session:
@@ -193,7 +190,7 @@ async def test_denial_exits_4_and_changes_nothing(spotify: SpotifyStandIn, tmp_p
 async def test_a_redirect_spotify_or_kometa_refuses_is_refused_before_the_browser(
     spotify: SpotifyStandIn, tmp_path: Path, redirect: str, words: str
 ) -> None:
-    config = spotify.config(tmp_path, redirect=redirect)
+    config = write_config(spotify, tmp_path, redirect=redirect)
     before = config.read_bytes()
     result = await run_here("spotify", "-c", str(config), env=spotify.env())
     assert result.code == 2
@@ -205,7 +202,7 @@ async def test_a_redirect_spotify_or_kometa_refuses_is_refused_before_the_browse
 
 
 async def test_no_redirect_uri_offers_one_to_register(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config = spotify.config(tmp_path, redirect="")
+    config = write_config(spotify, tmp_path, redirect="")
     before = config.read_bytes()
     result = await run_here("spotify", "-c", str(config), env=spotify.env())
     assert result.code == 2
@@ -232,7 +229,7 @@ async def test_redirect_uri_option_fills_a_blank_one_and_a_new_section_has_komet
 
 
 async def test_a_busy_port_names_the_server_and_the_paste_finishes(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config = spotify.config(tmp_path)
+    config = write_config(spotify, tmp_path)
     runner = await squatter("127.0.0.1", spotify.port)
     try:
         process, url = await start_waiting(spotify, config, "--no-browser", "--timeout", "30")
@@ -248,7 +245,7 @@ async def test_a_busy_port_names_the_server_and_the_paste_finishes(spotify: Spot
 
 
 async def test_manual_reads_the_pasted_address(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config = spotify.config(tmp_path)
+    config = write_config(spotify, tmp_path)
     process, url = await start_waiting(spotify, config, "--manual", "--timeout", "30")
     pasted = await address_after_agree(spotify, url)
     _, err = await asyncio.wait_for(process.communicate(f"garbage\n{pasted}\n".encode()), 30)
@@ -260,7 +257,7 @@ async def test_manual_reads_the_pasted_address(spotify: SpotifyStandIn, tmp_path
 async def test_an_https_redirect_is_caught_by_paste(spotify: SpotifyStandIn, tmp_path: Path) -> None:
     redirect = "https://kometa.example.com/callback"
     spotify.app.redirect_uris.append(redirect)
-    config = spotify.config(tmp_path, redirect=redirect)
+    config = write_config(spotify, tmp_path, redirect=redirect)
     process, url = await start_waiting(spotify, config, "--timeout", "30")
     pasted = await address_after_agree(spotify, url)
     assert pasted.startswith(redirect)
@@ -273,7 +270,7 @@ async def test_an_https_redirect_is_caught_by_paste(spotify: SpotifyStandIn, tmp
 async def test_refresh_keeps_or_replaces_the_refresh_token(
     spotify: SpotifyStandIn, tmp_path: Path, rotate: bool
 ) -> None:
-    config, old = spotify.stored(tmp_path)
+    config, old = stored_tokens(spotify, tmp_path)
     spotify.fake.rotate = rotate
     result = await run_cli("spotify", "refresh", "-c", str(config), env=spotify.env())
     assert result.code == 0, result.err
@@ -287,7 +284,7 @@ async def test_refresh_keeps_or_replaces_the_refresh_token(
 
 
 async def test_refresh_if_expiring_within(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config, _ = spotify.stored(tmp_path)  # an hour left
+    config, _ = stored_tokens(spotify, tmp_path)  # an hour left
     before = config.read_bytes()
     skip = await run_here("spotify", "refresh", "-c", str(config), "--if-expiring-within", "30m", env=spotify.env())
     assert skip.code == 0
@@ -299,7 +296,7 @@ async def test_refresh_if_expiring_within(spotify: SpotifyStandIn, tmp_path: Pat
 
 
 async def test_a_revoked_refresh_token_says_authorize_again(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config, _ = spotify.stored(tmp_path)
+    config, _ = stored_tokens(spotify, tmp_path)
     spotify.fake.refresh_tokens.clear()
     before = config.read_bytes()
     result = await run_here("spotify", "refresh", "-c", str(config), env=spotify.env())
@@ -310,7 +307,7 @@ async def test_a_revoked_refresh_token_says_authorize_again(spotify: SpotifyStan
 
 
 async def test_check_names_the_user_the_expiry_and_the_scopes(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config, _ = spotify.stored(tmp_path)
+    config, _ = stored_tokens(spotify, tmp_path)
     result = await run_here("spotify", "check", "-c", str(config), "--json", env=spotify.env())
     assert result.code == 0, result.err
     found = json.loads(result.out)
@@ -321,7 +318,7 @@ async def test_check_names_the_user_the_expiry_and_the_scopes(spotify: SpotifySt
 
 
 async def test_check_with_a_missing_scope_says_kometa_would_ask_again(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config, _ = spotify.stored(tmp_path, scope="user-library-read")
+    config, _ = stored_tokens(spotify, tmp_path, scope="user-library-read")
     result = await run_here("spotify", "check", "-c", str(config), env=spotify.env())
     assert result.code == 1
     assert "lacks the scopes playlist-read-private" in result.err
@@ -339,7 +336,7 @@ async def test_check_with_a_missing_scope_says_kometa_would_ask_again(spotify: S
 async def test_the_accounts_failures_are_put_in_plain_words(
     spotify: SpotifyStandIn, tmp_path: Path, status: int, body: str, words: str
 ) -> None:
-    config, _ = spotify.stored(tmp_path)
+    config, _ = stored_tokens(spotify, tmp_path)
     spotify.fake.script("/v1/me", Scripted(status, body, headers={"Retry-After": "7"} if status == 429 else {}))
     result = await run_here("spotify", "check", "-c", str(config), env=spotify.env())
     assert result.code == 1
@@ -351,7 +348,7 @@ async def test_a_user_outside_the_allowlist_gets_the_tokens_printed_not_saved(
     spotify: SpotifyStandIn, tmp_path: Path
 ) -> None:
     spotify.app.allowlist = {"somebody_else"}
-    config = spotify.config(tmp_path)
+    config = write_config(spotify, tmp_path)
     before = config.read_bytes()
     process, url = await start_waiting(spotify, config, "--manual", "--timeout", "30")
     pasted = await address_after_agree(spotify, url)
@@ -363,7 +360,7 @@ async def test_a_user_outside_the_allowlist_gets_the_tokens_printed_not_saved(
 
 
 async def test_a_wrong_secret_is_found_by_check(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config, _ = spotify.stored(tmp_path)
+    config, _ = stored_tokens(spotify, tmp_path)
     wrong = config.read_text().replace(spotify.app.secret, "0" * 32)
     config.write_text(wrong)
     result = await run_here("spotify", "check", "-c", str(config), env=spotify.env())
@@ -373,7 +370,7 @@ async def test_a_wrong_secret_is_found_by_check(spotify: SpotifyStandIn, tmp_pat
 
 
 async def test_status_has_a_spotify_line(spotify: SpotifyStandIn, tmp_path: Path) -> None:
-    config, _ = spotify.stored(tmp_path)
+    config, _ = stored_tokens(spotify, tmp_path)
     config.write_text(config.read_text().replace("mal:\n  client_id: keep-me   # a comment\n", ""))
     result = await run_here("status", "-c", str(config), "--json", env=spotify.env())
     assert result.code == 0, result.err

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from malcapture import browser
-from tests.helpers import MalStandIn, executable, login_args, run_cli
+from tests.helpers import MalStandIn, executable, run_cli
 
 HEAVY = ("asyncio", "aiohttp")
 
@@ -40,7 +40,7 @@ async def test_the_browser_opens_before_asyncio_and_aiohttp_load(
         f'#!/bin/sh\nsleep 0.2\necho "browser started" >&2\n"{click}" "$1" >/dev/null 2>&1 &\n',
     )
     env = mal.env(BROWSER=str(launcher), DISPLAY=":99", PYTHONPROFILEIMPORTTIME="1")
-    result = await run_cli(*login_args(mal, config), env=env)
+    result = await run_cli(*mal.args(config), env=env)
     assert result.code == 0, result.err[-2000:]
     before, marker, after = result.err.partition("browser started")
     assert marker, "the browser was not started"

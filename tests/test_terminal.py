@@ -11,7 +11,7 @@ import pytest
 
 from malcapture.standins.base import Scripted
 from malcapture.terminal import LineEditor
-from tests.helpers import MalStandIn, TraktStandIn, login_args, redirect_url_from
+from tests.helpers import MalStandIn, TraktStandIn, redirect_url_from
 from tests.terminal import COLUMNS, Terminal
 
 
@@ -35,7 +35,7 @@ async def test_the_server_wins(
     term: Terminal, mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     env = mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99")
-    process = await term.malcapture(*login_args(mal, config), env=env)
+    process = await term.malcapture(*mal.args(config), env=env)
     assert await term.finish(process) == 0, term.output
     assert "Opening your browser…" in term.output
     assert "Authorized as kometa_fan" in term.output
@@ -43,7 +43,7 @@ async def test_the_server_wins(
 
 
 async def test_a_paste_of_1100_characters_wins(term: Terminal, mal: MalStandIn, config: Path) -> None:
-    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
     pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
     assert len(pasted) > 1100
     term.type(pasted + "\r")
@@ -55,7 +55,7 @@ async def test_a_paste_of_1100_characters_wins(term: Terminal, mal: MalStandIn, 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 async def test_an_interruption(term: Terminal, mal: MalStandIn, config: Path, how: str) -> None:
     before = config.read_bytes()
-    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
     term.type("http://localhost/?co")  # half a paste, in the middle of which the user gives up
     await term.expect("?co")
@@ -75,7 +75,7 @@ async def test_a_closed_terminal_ends_the_login_as_an_interruption(
     term: Terminal, mal: MalStandIn, config: Path
 ) -> None:
     before = config.read_bytes()
-    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
     term.hang_up()  # its last messages have nowhere to go: that is no failure of its own
     assert await term.finish(process) == 130
@@ -84,7 +84,7 @@ async def test_a_closed_terminal_ends_the_login_as_an_interruption(
 
 async def test_ctrl_d_ends_the_login_with_a_message_that_fits(term: Terminal, mal: MalStandIn, config: Path) -> None:
     before = config.read_bytes()
-    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
     term.type("\x04")
     assert await term.finish(process) == 2
@@ -95,14 +95,14 @@ async def test_ctrl_d_ends_the_login_with_a_message_that_fits(term: Terminal, ma
 
 
 async def test_a_timeout(term: Terminal, mal: MalStandIn, config: Path) -> None:
-    process = await term.malcapture(*login_args(mal, config, "--manual", "--timeout", "1"), env=mal.env())
+    process = await term.malcapture(*mal.args(config, "--manual", "--timeout", "1"), env=mal.env())
     assert await term.finish(process) == 5
     assert "within 1 seconds" in term.output
     await assert_left_as_found(term)
 
 
 async def test_an_error_from_myanimelist(term: Terminal, mal: MalStandIn, config: Path) -> None:
-    args = login_args(mal, config, "--no-browser")
+    args = mal.args(config, "--no-browser")
     args[args.index("--client-secret") + 1] = "f" * 64  # not the app's: found while the user reads the page
     process = await term.malcapture(*args, env=mal.env())
     assert await term.finish(process) == 1
@@ -113,7 +113,7 @@ async def test_an_error_from_myanimelist(term: Terminal, mal: MalStandIn, config
 
 async def test_an_error_from_myanimelist_after_the_paste(term: Terminal, mal: MalStandIn, config: Path) -> None:
     mal.fake.script("/v2/users/@me", Scripted(403, "<html><title>Request blocked</title></html>", "text/html"))
-    process = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
     pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
     term.type(pasted + "\r")
     assert await term.finish(process) == 1
@@ -123,7 +123,7 @@ async def test_an_error_from_myanimelist_after_the_paste(term: Terminal, mal: Ma
 
 
 async def test_a_config_error(term: Terminal, mal: MalStandIn, tmp_path: Path) -> None:
-    process = await term.malcapture(*login_args(mal, tmp_path / "missing.yml"), env=mal.env())
+    process = await term.malcapture(*mal.args(tmp_path / "missing.yml"), env=mal.env())
     assert await term.finish(process) == 3
     await assert_left_as_found(term)
 
@@ -131,7 +131,7 @@ async def test_a_config_error(term: Terminal, mal: MalStandIn, tmp_path: Path) -
 async def test_the_client_id_prompt_after_an_earlier_run_takes_the_typed_id(
     term: Terminal, mal: MalStandIn, config: Path
 ) -> None:
-    first = await term.malcapture(*login_args(mal, config, "--no-browser"), env=mal.env())
+    first = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
     await term.expect("press Enter")
     term.type("\x03")
     assert await term.finish(first) == 130
@@ -148,7 +148,7 @@ async def test_the_client_id_prompt_after_an_earlier_run_takes_the_typed_id(
 
 
 async def test_prose_is_wrapped_at_spaces_and_the_url_is_whole(term: Terminal, mal: MalStandIn, config: Path) -> None:
-    process = await term.malcapture(*login_args(mal, config, "--no-browser", "--timeout", "1"), env=mal.env())
+    process = await term.malcapture(*mal.args(config, "--no-browser", "--timeout", "1"), env=mal.env())
     await term.finish(process)
     url = authorize_url(mal, term.output)
     assert len(url) > COLUMNS

@@ -20,7 +20,6 @@ from tests.helpers import (
     MalStandIn,
     TraktStandIn,
     desktop_login,
-    login_args,
     quiet_io,
     read_record,
     run_cli,
@@ -75,7 +74,7 @@ async def test_a_wrong_mal_secret_is_found_before_the_code_is_spent(
     mal: MalStandIn, config: Path, scripted_browser: Callable[..., Path]
 ) -> None:
     before = config.read_bytes()
-    args = login_args(mal, config)
+    args = mal.args(config)
     args[args.index("--client-secret") + 1] = "f" * 64
     result = await run_cli(*args, env=mal.env(BROWSER=str(scripted_browser()), DISPLAY=":99"))
     assert result.code == 1
@@ -249,12 +248,12 @@ async def test_check_and_status_name_the_config_they_read(mal: MalStandIn, confi
 
 
 async def test_another_malcapture_on_the_port_is_recognised(mal: MalStandIn, config: Path) -> None:
-    waiting = await spawn_cli(*login_args(mal, config, "--no-browser"), env=mal.env(), stdin=asyncio.subprocess.PIPE)
+    waiting = await spawn_cli(*mal.args(config, "--no-browser"), env=mal.env(), stdin=asyncio.subprocess.PIPE)
     try:
         assert waiting.stderr is not None
         while b"Waiting until" not in await asyncio.wait_for(waiting.stderr.readline(), 20):
             pass
-        second = await until_waiting(*login_args(mal, config, "--no-browser"), env=mal.env())
+        second = await until_waiting(*mal.args(config, "--no-browser"), env=mal.env())
     finally:
         waiting.kill()
         await waiting.wait()
@@ -323,6 +322,6 @@ async def test_help_says_what_each_service_does() -> None:
 
 
 async def test_no_terminal_and_no_display_offers_only_what_is_possible(mal: MalStandIn, config: Path) -> None:
-    result = await until_waiting(*login_args(mal, config), env=mal.env(SSH_CONNECTION="10.0.0.2 5 10.0.0.1 22"))
+    result = await until_waiting(*mal.args(config), env=mal.env(SSH_CONNECTION="10.0.0.2 5 10.0.0.1 22"))
     assert "ssh -L" in result.err
     assert "paste" not in result.err.split("Waiting until")[0]  # standard input is /dev/null: nothing to paste

@@ -254,6 +254,7 @@ class FakePlexServer(StandIn):
     refused: set[str] = field(default_factory=set)  # accounts' tokens it answers 401
     shared: bool = False  # the account's own tokens are refused: only its access_tokens are taken
     access_tokens: set[str] = field(default_factory=set)  # its own tokens for the accounts it is shared with
+    url: str = ""  # where serve_server put it
 
     def _takes(self, request: web.Request) -> bool:
         token = request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token", "")
@@ -318,7 +319,8 @@ async def serve(fake: FakePlex, tls: ssl.SSLContext | None = None) -> tuple[web.
 
 
 async def serve_server(server: FakePlexServer, tls: ssl.SSLContext | None = None) -> tuple[web.AppRunner, str]:
-    return await serve_app(server.application(), tls=tls)
+    runner, server.url = await serve_app(server.application(), tls=tls)
+    return runner, server.url
 
 
 def env_for(base: str) -> dict[str, str]:
