@@ -308,8 +308,9 @@ async def test_tokens_that_cannot_be_saved_go_to_a_file_as_well(mal: MalStandIn,
 
 
 def test_a_token_that_cannot_be_written_as_text_is_a_clear_error() -> None:
+    from malcapture.answers import issued
     from malcapture.errors import ServiceError
-    from malcapture.http import Answer, issued
+    from malcapture.http import Answer
     from malcapture.services.mal import read_tokens
 
     answer = Answer(

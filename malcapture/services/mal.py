@@ -12,8 +12,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from malcapture.answers import is_html, issued, json_object, titled
 from malcapture.errors import ServiceError
-from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.http import Answer, HttpClient
 from malcapture.login import loopback
 from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.services import MYANIMELIST as SERVICE

@@ -1,5 +1,6 @@
 """What every stand-in does alike: serve its @route handlers on a socket bound here, count requests,
-answer scripted failures first, and read time from a clock that tests may hand in.
+answer scripted failures first, read a client's Basic credentials, and read time from a clock that tests
+may hand in.
 
 Each service's stand-in (one module each, beside this one) is as faithful to the service as its
 facts file says (../shared/*-OAUTH.md, PLEX-AUTH.md): the tests prove nothing otherwise. The demo
@@ -9,6 +10,7 @@ uses the same stand-ins; each module's `demo()` says how its login is played the
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import socket
 import ssl
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote_plus
 
 from aiohttp import web
 from yarl import URL
@@ -59,6 +62,18 @@ class Code:
     redirect_uri: str
     expires: float
     used: bool = False
+
+
+def basic_credentials(request: web.Request) -> tuple[str, str] | None:
+    """The client ID and secret of an `Authorization: Basic` header (RFC 6749 2.3.1), if one was sent."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except ValueError:
+        return None
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 @dataclass

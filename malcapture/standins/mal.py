@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote_plus, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 
 from malcapture.login.ports import free_port
-from malcapture.standins.base import Code, Demo, StandIn, clicking_allow, route, serve_app
+from malcapture.standins.base import Code, Demo, StandIn, basic_credentials, clicking_allow, route, serve_app
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions
@@ -252,18 +252,6 @@ class FakeMal(StandIn):
         return web.json_response(
             {"id": self.user_id, "name": self.user, "picture": "", "joined_at": "2014-03-12T00:00:00+00:00"}
         )
-
-
-def basic_credentials(request: web.Request) -> tuple[str, str] | None:
-    """The client ID and secret of an `Authorization: Basic` header (RFC 6749 2.3.1), if one was sent."""
-    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        client_id, _, secret = base64.b64decode(encoded, validate=True).decode().partition(":")
-    except ValueError:
-        return None
-    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def error(status: int, name: str, message: str, hint: str = "", headers: dict[str, str] | None = None) -> web.Response:

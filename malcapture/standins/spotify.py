@@ -22,8 +22,7 @@ from aiohttp import web
 
 from malcapture.login.pkce import s256
 from malcapture.login.ports import free_port
-from malcapture.standins.base import Code, Demo, StandIn, clicking_allow, route, serve_app
-from malcapture.standins.mal import basic_credentials
+from malcapture.standins.base import Code, Demo, StandIn, basic_credentials, clicking_allow, route, serve_app
 
 if TYPE_CHECKING:
     from malcapture.login.contract import LoginOptions

@@ -6,8 +6,9 @@ poll forward); elsewhere a 4-character code is typed at plex.tv/link. Either way
 until it holds the token, which never expires. The client identifier is Kometa's (the file UUID
 beside the config), so that plex.tv lists Kometa as one device.
 
-Its parts: login.py (the sign-in), client.py (plex.tv and the server), servers.py (finding plex.url),
-device.py (Kometa's device ID, the file UUID).
+Its parts: login.py (the sign-in), client.py (plex.tv and the server), url.py (plex.url checked, or found
+and filled), servers.py (the account's servers tried and ranked), device.py (Kometa's device ID, the file
+UUID).
 """
 
 from __future__ import annotations

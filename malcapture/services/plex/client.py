@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
+from malcapture.answers import is_html, json_object, titled
 from malcapture.errors import ConfigError, ServiceError, TimedOut
-from malcapture.http import Answer, HttpClient, is_html, json_object, titled, without_password
+from malcapture.http import Answer, HttpClient, without_password
 from malcapture.login.contract import Account, Setup, http_timeout, urls
 from malcapture.services import PLEX as SERVICE
 from malcapture.services.plex.words import server_url, xml_root
@@ -119,14 +120,14 @@ class PlexClient(HttpClient):
         the same time; or, where plex.url is blank, the one found among the account's servers."""
         import asyncio
 
-        from malcapture.services.plex import servers as plex_servers
+        from malcapture.services.plex import url as plex_url
 
         token = str(tokens["token"])
         if self.server is None:
             user, servers = await asyncio.gather(self._user(token), self.servers(token))
-            said = await plex_servers.fill_blank_url(self, token, servers)
+            said = await plex_url.fill_blank_url(self, token, servers)
         else:
-            user, said = await asyncio.gather(self._user(token), plex_servers.at_configured_url(self, token))
+            user, said = await asyncio.gather(self._user(token), plex_url.at_configured_url(self, token))
         return Account(user, said.notes, said.facts, said.writes, said.blocks)
 
     async def _user(self, token: str) -> str:

@@ -9,8 +9,9 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
+from malcapture.answers import is_html, issued, json_object, titled
 from malcapture.errors import AccessDenied, ServiceError, TimedOut
-from malcapture.http import Answer, HttpClient, is_html, issued, json_object, titled
+from malcapture.http import Answer, HttpClient
 from malcapture.login.contract import Account, Setup, http_timeout, urls
 from malcapture.services import TRAKT as SERVICE
 from malcapture.tokens import TokenSet

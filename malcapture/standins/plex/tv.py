@@ -1,35 +1,27 @@
-"""A stand-in for plex.tv's PIN sign-in and app.plex.tv's sign-in page, and for a Plex Media Server,
-as ../shared/PLEX-AUTH.md describes them.
-
-Used by `malcapture demo` and by the tests. plex.tv: PINs (strong or 4-character), answered as
-XML unless `Accept: application/json`, 400 without a client identifier or product, 404 once expired
-or to another client identifier; /api/v2/user with a token (401 for a bad one). The sign-in page
-reads the PIN from the URL's fragment in the page itself, as the real one must (browsers never send
-a fragment), signs in and sends the browser to forwardUrl. The server: `GET /` as XML with
-`allowSync`, 401 without a token it knows, and /library/sections.
+"""plex.tv and app.plex.tv, as ../shared/PLEX-AUTH.md describes them: PINs (strong or 4-character),
+answered as XML unless `Accept: application/json`, 400 without a client identifier or product, 404 once
+expired or to another client identifier; /api/v2/user with a token (401 for a bad one); the account's
+resources. The sign-in page reads the PIN from the URL's fragment in the page itself, as the real one must
+(browsers never send a fragment), signs in and sends the browser to forwardUrl.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import ssl
 import string
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
-from malcapture.standins.base import Demo, StandIn, route, serve_app
+from malcapture.standins.base import StandIn, route
 
 if TYPE_CHECKING:
-    from malcapture.login.contract import LoginOptions
+    from malcapture.standins.plex.server import FakePlexServer
 
 LINK_CODE = string.ascii_uppercase + string.digits
 
@@ -243,65 +235,6 @@ class Resource:
         }
 
 
-@dataclass
-class FakePlexServer(StandIn):
-    """A Plex Media Server: it takes the tokens plex.tv made for accounts it is shared with."""
-
-    plex: FakePlex = field(default_factory=FakePlex)
-    name: str = "Living room"
-    machine: str = field(default_factory=lambda: secrets.token_hex(20))
-    allow_sync: str = "1"  # "0": this account's token is read only here
-    refused: set[str] = field(default_factory=set)  # accounts' tokens it answers 401
-    shared: bool = False  # the account's own tokens are refused: only its access_tokens are taken
-    access_tokens: set[str] = field(default_factory=set)  # its own tokens for the accounts it is shared with
-    url: str = ""  # where serve_server put it
-
-    def _takes(self, request: web.Request) -> bool:
-        token = request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token", "")
-        if token in self.access_tokens:
-            return True
-        return token in self.plex.tokens and token not in self.refused and not self.shared
-
-    @route("GET", "/identity")
-    async def identity(self, request: web.Request) -> web.StreamResponse:
-        """What a server says of itself to anyone: no token needed."""
-        xml = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n'
-            f'<MediaContainer size="0" claimed="1" machineIdentifier="{self.machine}" version="1.41.3.9314">\n'
-            "</MediaContainer>\n"
-        )
-        return web.Response(text=xml, content_type="text/xml")
-
-    @route("GET", "/")
-    async def root(self, request: web.Request) -> web.StreamResponse:
-        if not self._takes(request):
-            return web.Response(
-                status=401, text="<html><head><title>Unauthorized</title></head></html>", content_type="text/html"
-            )
-        attributes = {
-            "size": "3",
-            "allowSync": self.allow_sync,
-            "friendlyName": self.name,
-            "machineIdentifier": self.machine,
-            "myPlexUsername": self.plex.user,
-            "version": "1.41.3.9314",
-        }
-        shown = " ".join(f"{k}={quoteattr(v)}" for k, v in attributes.items())
-        xml = f'<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer {shown}>\n</MediaContainer>\n'
-        return web.Response(text=xml, content_type="text/xml")
-
-    @route("GET", "/library/sections")
-    async def sections(self, request: web.Request) -> web.StreamResponse:
-        if not self._takes(request):
-            return web.Response(status=401)
-        xml = (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<MediaContainer size="2" allowSync="0">\n'
-            '<Directory key="1" type="movie" title="Movies" agent="tv.plex.agents.movie"/>\n'
-            '<Directory key="2" type="show" title="Anime" agent="tv.plex.agents.series"/>\n</MediaContainer>\n'
-        )
-        return web.Response(text=xml, content_type="text/xml")
-
-
 def _answer(request: web.Request, data: dict[str, Any], status: int) -> web.StreamResponse:
     """JSON when asked for it, else XML, as plex.tv answers."""
     if "application/json" in request.headers.get("Accept", ""):
@@ -312,37 +245,3 @@ def _answer(request: web.Request, data: dict[str, Any], status: int) -> web.Stre
     return web.Response(
         text=f'<?xml version="1.0" encoding="UTF-8"?>\n<pin {shown}/>\n', status=status, content_type="text/xml"
     )
-
-
-async def serve(fake: FakePlex, tls: ssl.SSLContext | None = None) -> tuple[web.AppRunner, str]:
-    return await serve_app(fake.application(), tls=tls)
-
-
-async def serve_server(server: FakePlexServer, tls: ssl.SSLContext | None = None) -> tuple[web.AppRunner, str]:
-    runner, server.url = await serve_app(server.application(), tls=tls)
-    return runner, server.url
-
-
-def env_for(base: str) -> dict[str, str]:
-    """The variables that point malcapture's Plex side at the stand-in."""
-    return {"MALCAPTURE_PLEX_TV_URL": base, "MALCAPTURE_PLEX_APP_URL": base}
-
-
-@contextlib.asynccontextmanager
-async def demo() -> AsyncIterator[Demo]:
-    fake = FakePlex(consent="allow")
-    server = FakePlexServer(plex=fake)
-    runner, base = await serve(fake)
-    server_runner, server_base = await serve_server(server)
-
-    def options(config: Path, headless: bool) -> LoginOptions:
-        from malcapture.login.contract import LoginOptions
-        from malcapture.services import PLEX
-
-        return LoginOptions(config, PLEX, yes=True, url=server_base, way=PLEX.way("link") if headless else None)
-
-    try:
-        yield Demo(env_for(base), "the PIN sign-in", fake, options, lambda io: fake.sign_in_when_shown())
-    finally:
-        await server_runner.cleanup()
-        await runner.cleanup()
