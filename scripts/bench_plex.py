@@ -120,7 +120,7 @@ def main() -> None:
         bench = PlexBench(Path(tmp), rtt / 1000)
         bench.malcapture()  # a warm-up
         ours = [bench.malcapture() for _ in range(args.runs)]
-        bench.fake.publish(bench.server, Connection(bench.pms), Connection(f"https://127.0.0.1:{free_port()}"))
+        bench.server.publish(Connection(bench.pms), Connection(f"https://127.0.0.1:{free_port()}"))
         found = [bench.malcapture(find_url=True) for _ in range(args.runs)]
         phases = [(n + 0.5) / args.runs for n in range(args.runs)]
         every1 = [bench.poller(1.0, phase) for phase in phases]

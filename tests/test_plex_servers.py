@@ -85,8 +85,7 @@ async def test_one_owned_server_fills_a_blank_url_with_its_best_connection(
     plex: PlexStandIn, tmp_path: Path, hanging: str, no_input: int
 ) -> None:
     local = plex.app.url.replace("127.0.0.1", "localhost")  # two names of one server: the local one wins
-    plex.fake.publish(
-        plex.app,
+    plex.app.publish(
         Connection(f"http://127.0.0.1:{free_port()}", local=True),  # refuses
         Connection(hanging, local=True),  # never answers: the deadline, not a wait per candidate
         Connection(plex.app.url, local=False),
@@ -107,8 +106,8 @@ async def test_several_servers_take_server_name_or_stay_blank_with_the_list(
     plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str]
 ) -> None:
     cabin, cabin_url = second
-    plex.fake.publish(plex.app, Connection(plex.app.url))
-    plex.fake.publish(cabin, Connection(cabin_url))
+    plex.app.publish(Connection(plex.app.url))
+    cabin.publish(Connection(cabin_url))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     code, said = await real_link_login(plex, config)  # no terminal, no --server: nothing to guess
@@ -129,8 +128,8 @@ async def test_at_a_terminal_the_server_is_chosen_from_a_numbered_list(
     plex: PlexStandIn, tmp_path: Path, second: tuple[FakePlexServer, str]
 ) -> None:
     cabin, cabin_url = second
-    plex.fake.publish(plex.app, Connection(plex.app.url))
-    plex.fake.publish(cabin, Connection(cabin_url))
+    plex.app.publish(Connection(plex.app.url))
+    cabin.publish(Connection(cabin_url))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     term = Terminal()
@@ -154,7 +153,7 @@ async def test_a_shared_server_gets_its_own_token_and_the_owner_can_revoke_it(
 ) -> None:
     friend, friend_url = second
     friend.shared = True  # refuses the account's token: only its own for this account
-    resource = plex.fake.publish(friend, Connection(friend_url), owned=False)
+    resource = friend.publish(Connection(friend_url), owned=False)
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     said = await link_login(plex, config, no_input)
@@ -170,7 +169,7 @@ async def test_a_set_url_for_a_shared_server_gets_its_token_too(
 ) -> None:
     friend, friend_url = second
     friend.shared = True
-    resource = plex.fake.publish(friend, Connection(friend_url), owned=False)
+    resource = friend.publish(Connection(friend_url), owned=False)
     config = tmp_path / "config.yml"
     config.write_text(CONFIG.replace("  url:\n", f"  url: {friend_url}\n"))
     await link_login(plex, config, no_input)
@@ -182,7 +181,7 @@ async def test_none_answering_says_what_was_tried_and_keeps_the_url_blank(
     plex: PlexStandIn, tmp_path: Path, hanging: str, no_input: int
 ) -> None:
     refused = f"http://127.0.0.1:{free_port()}"
-    plex.fake.publish(plex.app, Connection(refused), Connection(hanging))
+    plex.app.publish(Connection(refused), Connection(hanging))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     said = await link_login(plex, config, no_input, env=plex.env(MALCAPTURE_HTTP_TIMEOUT="1"))
@@ -198,7 +197,7 @@ async def test_a_set_url_that_does_not_answer_is_kept_and_another_connection_sug
     plex: PlexStandIn, tmp_path: Path, no_input: int
 ) -> None:
     gone = f"http://127.0.0.1:{free_port()}"
-    plex.fake.publish(plex.app, Connection(gone), Connection(plex.app.url, local=False))
+    plex.app.publish(Connection(gone), Connection(plex.app.url, local=False))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG.replace("  url:\n", f"  url: {gone}\n"))
     said = await link_login(plex, config, no_input)
@@ -208,7 +207,7 @@ async def test_a_set_url_that_does_not_answer_is_kept_and_another_connection_sug
 
 
 async def test_only_the_relay_answering_is_said(plex: PlexStandIn, tmp_path: Path, no_input: int) -> None:
-    plex.fake.publish(plex.app, Connection(plex.app.url, local=False, relay=True))
+    plex.app.publish(Connection(plex.app.url, local=False, relay=True))
     config = tmp_path / "config.yml"
     config.write_text(CONFIG)
     said = await link_login(plex, config, no_input)
@@ -305,7 +304,7 @@ async def test_https_and_ipv6_connections_are_tried_and_https_wins(plex: PlexSta
     v6_runner, v6_url = await serve_app(plex.app.application(), host="::1")
     try:
         secure = tls_url.replace("127.0.0.1", "localhost")
-        plex.fake.publish(plex.app, Connection(plex.app.url), Connection(v6_url), Connection(secure))
+        plex.app.publish(Connection(plex.app.url), Connection(v6_url), Connection(secure))
         config = tmp_path / "config.yml"
         config.write_text(CONFIG)
         code, said = await real_link_login(plex, config, env=plex.env(SSL_CERT_FILE=str(cert)))

@@ -10,7 +10,7 @@ from xml.sax.saxutils import quoteattr
 from aiohttp import web
 
 from malcapture.standins.base import StandIn, route
-from malcapture.standins.plex.tv import FakePlex
+from malcapture.standins.plex.tv import Connection, FakePlex, Resource
 
 
 @dataclass
@@ -25,6 +25,16 @@ class FakePlexServer(StandIn):
     shared: bool = False  # the account's own tokens are refused: only its access_tokens are taken
     access_tokens: set[str] = field(default_factory=set)  # its own tokens for the accounts it is shared with
     url: str = ""  # where serve_server put it
+
+    def publish(self, *connections: Connection, owned: bool = True, name: str | None = None) -> Resource:
+        """plex.tv lists this server among the account's resources, reached at `connections`; a shared one gets
+        a token of its own, which it takes (the account's token it refuses, as a shared server does)."""
+        token = None if owned else secrets.token_urlsafe(15)[:20]
+        if token is not None:
+            self.access_tokens.add(token)
+        resource = Resource(name or self.name, self.machine, owned, token, list(connections))
+        self.plex.servers.append(resource)
+        return resource
 
     def _takes(self, request: web.Request) -> bool:
         token = request.headers.get("X-Plex-Token") or request.query.get("X-Plex-Token", "")

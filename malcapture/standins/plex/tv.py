@@ -12,16 +12,13 @@ import string
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from html import escape
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
 
 from malcapture.standins.base import StandIn, route
-
-if TYPE_CHECKING:
-    from malcapture.standins.plex.server import FakePlexServer
 
 LINK_CODE = string.ascii_uppercase + string.digits
 
@@ -68,18 +65,6 @@ class FakePlex(StandIn):
     revoked: set[str] = field(default_factory=set)
     servers: list[Resource] = field(default_factory=list)  # what /api/v2/resources lists for the account
     pin_checks: int = 200  # another status: every check of a PIN is answered so (plex.tv having trouble)
-
-    def publish(
-        self, server: FakePlexServer, *connections: Connection, owned: bool = True, name: str | None = None
-    ) -> Resource:
-        """List `server` among the account's resources, reached at `connections`; a shared one gets a token of
-        its own, which that server takes (the account's token it refuses, as a shared server does)."""
-        token = None if owned else secrets.token_urlsafe(15)[:20]
-        if token is not None:
-            server.access_tokens.add(token)
-        resource = Resource(name or server.name, server.machine, owned, token, list(connections))
-        self.servers.append(resource)
-        return resource
 
     def sign_in(self, code: str, user: str | None = None) -> str:
         """What the user does at app.plex.tv or plex.tv/link: the PIN with this code gets a token."""
