@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from malcapture.services import SERVICES
 from malcapture.standins.base import play_browser
 from malcapture.standins.mal import FakeMal, serve
 from malcapture.standins.plex import FakePlex, FakePlexServer
@@ -38,7 +39,8 @@ from tests.helpers import (
 )
 
 LEAKY_ENV = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME")
-LEAKY_PREFIXES = ("KOMETA_", "PMM_", "MAL_", "MALCAPTURE_", "TRAKT_", "PLEX_")
+# Kometa's and malcapture's variables, and each service's (MAL_CLIENT_ID, SPOTIFY_CLIENT_SECRET, …)
+LEAKY_PREFIXES = ("KOMETA_", "PMM_", "MALCAPTURE_", *(f"{service.name.upper()}_" for service in SERVICES))
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """The services Kometa needs malcapture for: one Service value each, read as data by the rest of malcapture.
 
-Each value names the module with its code (services/mal.py, trakt.py, plex.py), which is imported
-when a command needs it: reading this table costs nothing at start-up.
+Each value names the module with its code (services/mal.py, spotify.py, trakt/, plex/), whose CODE is
+imported when a command needs it: reading this table costs nothing at start-up.
 """
 
 from __future__ import annotations
