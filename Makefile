@@ -25,7 +25,7 @@ demo: $(STAMP)  ## every login against the built-in stand-ins of the services (n
 
 COVERAGE_FLOOR := 89
 
-test: $(STAMP)  ## run every test (headless Chromium ones included) on every core, with branch coverage and its floor
+test: $(STAMP)  ## run every test (headless Chromium ones included) two workers a core, with branch coverage and its floor
 	$(BIN)/pytest -n auto --dist worksteal --cov --cov-report=term --cov-fail-under=$(COVERAGE_FLOOR)
 
 lint: $(STAMP)  ## ruff and mypy --strict
