@@ -425,13 +425,29 @@ async def squatter(host: str, port: int, seen: list[str] | None = None) -> web.A
     return runner
 
 
-async def redirect_url_from(mal: MalStandIn, url: str) -> str:
-    """What the user's browser address bar shows after Allow, when nothing caught the redirect."""
-    mal.fake.consent = "allow"
-    import aiohttp
+async def address_after_allow(url: str) -> str:
+    """The paste's driver, for any service: what the browser's address bar shows after Allow (or Agree) on the
+    consent page at `url` when nothing catches the redirect: the first address off the service, not opened."""
+    import html
 
-    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as response:
-        return response.headers["Location"]
+    import aiohttp
+    from yarl import URL
+
+    service = URL(url).origin()
+    async with aiohttp.ClientSession() as session:
+        for _ in range(10):
+            async with session.get(url, allow_redirects=False) as response:
+                if "Location" in response.headers:
+                    target = response.url.join(URL(response.headers["Location"]))
+                    if target.origin() != service:
+                        return str(target)
+                    url = str(target)
+                    continue
+                page = await response.text()
+                allow = re.search(r'id="allow" href="([^"]+)"', page)
+                assert allow is not None, page
+                url = str(response.url.join(URL(html.unescape(allow.group(1)), encoded=True)))
+    raise AssertionError("more than 10 steps to the redirect")
 
 
 async def plex_link_login(

@@ -12,9 +12,9 @@ import pytest
 from malcapture.standins.base import play_browser
 from tests.helpers import (
     MalStandIn,
+    address_after_allow,
     port_is_free,
     read_record,
-    redirect_url_from,
     run_cli,
     spawn_cli,
     squatter,
@@ -28,7 +28,7 @@ async def test_busy_port_is_named_and_falls_back_to_paste(
     runners = [await squatter(host, mal.port) for host in hosts]
     try:
         process, url, head = await start_waiting(mal, config, "--no-browser", "--timeout", "30")
-        pasted = await redirect_url_from(mal, url)
+        pasted = await address_after_allow(url)
         assert len(pasted) > 1024
         _out, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
     finally:
@@ -118,7 +118,7 @@ async def start_waiting(mal: MalStandIn, config: Path, *extra: str) -> tuple[asy
 
 async def test_garbage_then_wrong_state_then_the_right_url(mal: MalStandIn, config: Path) -> None:
     process, url, _ = await start_waiting(mal, config, "--manual", "--timeout", "30")
-    right = await redirect_url_from(mal, url)
+    right = await address_after_allow(url)
     wrong = right.replace("state=", "state=x")
     lines = f"hello there\n{wrong}\n{right}\n".encode()
     _, err = await asyncio.wait_for(process.communicate(lines), 30)
@@ -131,7 +131,7 @@ async def test_garbage_then_wrong_state_then_the_right_url(mal: MalStandIn, conf
 
 async def test_paste_wins_while_the_server_waits(mal: MalStandIn, config: Path) -> None:
     process, url, _ = await start_waiting(mal, config, "--no-browser", "--timeout", "30")
-    pasted = await redirect_url_from(mal, url)
+    pasted = await address_after_allow(url)
     _, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
     assert process.returncode == 0, err.decode()
     assert port_is_free(mal.port)

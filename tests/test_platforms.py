@@ -18,7 +18,7 @@ from malcapture.config.atomic import replace_retrying
 from malcapture.errors import ConfigError
 from malcapture.login.ports import _explain
 from malcapture.login.redirect import parse_redirect_uri
-from tests.helpers import MalStandIn, redirect_url_from
+from tests.helpers import MalStandIn, address_after_allow
 from tests.terminal import Terminal
 
 # What `python` is on Windows, as far as imports go: none of the POSIX-only modules.
@@ -58,7 +58,7 @@ async def test_a_paste_at_a_console_without_termios_is_read_whole(mal: MalStandI
         process = await term.spawn("-c", WINDOWS_LIKE, *mal.args(config, "--manual"), env=mal.env())
         shown = await term.expect("paste it here")
         url = next(line.strip() for line in shown.splitlines() if "/v1/oauth2/authorize?" in line)
-        pasted = await redirect_url_from(mal, url)
+        pasted = await address_after_allow(url)
         assert len(pasted) > 1024
         term.type(pasted + "\r")
         assert await term.finish(process) == 0, term.output

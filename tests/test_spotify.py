@@ -21,6 +21,7 @@ from malcapture.standins.spotify import FakeSpotify, SpotifyApp, env_for, serve
 from tests.helpers import (
     CHROMIUM_FLAGS,
     Running,
+    address_after_allow,
     copy_alone,
     dumped_page,
     executable,
@@ -95,13 +96,6 @@ async def start_waiting(spotify: SpotifyStandIn, config: Path, *extra: str) -> t
         if line.startswith(f"{spotify.base}/authorize?"):
             SAID[process.pid] = head
             return process, line.strip()
-
-
-async def address_after_agree(spotify: SpotifyStandIn, url: str) -> str:
-    """What the browser's address bar shows after Agree, when nothing caught the redirect."""
-    spotify.fake.consent = "allow"
-    async with aiohttp.ClientSession() as session, session.get(url, allow_redirects=False) as response:
-        return response.headers["Location"]
 
 
 async def test_a_desktop_login_catches_the_redirect_and_writes_what_kometa_writes(
@@ -233,7 +227,7 @@ async def test_a_busy_port_names_the_server_and_the_paste_finishes(spotify: Spot
     runner = await squatter("127.0.0.1", spotify.port)
     try:
         process, url = await start_waiting(spotify, config, "--no-browser", "--timeout", "30")
-        pasted = await address_after_agree(spotify, url)
+        pasted = await address_after_allow(url)
         _, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
     finally:
         await runner.cleanup()
@@ -247,7 +241,7 @@ async def test_a_busy_port_names_the_server_and_the_paste_finishes(spotify: Spot
 async def test_manual_reads_the_pasted_address(spotify: SpotifyStandIn, tmp_path: Path) -> None:
     config = write_config(spotify, tmp_path)
     process, url = await start_waiting(spotify, config, "--manual", "--timeout", "30")
-    pasted = await address_after_agree(spotify, url)
+    pasted = await address_after_allow(url)
     _, err = await asyncio.wait_for(process.communicate(f"garbage\n{pasted}\n".encode()), 30)
     assert process.returncode == 0, err.decode()
     assert "not a redirect URL or a code" in err.decode()
@@ -259,7 +253,7 @@ async def test_an_https_redirect_is_caught_by_paste(spotify: SpotifyStandIn, tmp
     spotify.app.redirect_uris.append(redirect)
     config = write_config(spotify, tmp_path, redirect=redirect)
     process, url = await start_waiting(spotify, config, "--timeout", "30")
-    pasted = await address_after_agree(spotify, url)
+    pasted = await address_after_allow(url)
     assert pasted.startswith(redirect)
     _, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
     assert process.returncode == 0, err.decode()
@@ -351,7 +345,7 @@ async def test_a_user_outside_the_allowlist_gets_the_tokens_printed_not_saved(
     config = write_config(spotify, tmp_path)
     before = config.read_bytes()
     process, url = await start_waiting(spotify, config, "--manual", "--timeout", "30")
-    pasted = await address_after_agree(spotify, url)
+    pasted = await address_after_allow(url)
     out, err = await asyncio.wait_for(process.communicate(pasted.encode() + b"\n"), 30)
     assert process.returncode == 1, err.decode()
     assert "User Management" in err.decode()

@@ -11,7 +11,7 @@ import pytest
 
 from malcapture.standins.base import Scripted
 from malcapture.terminal import LineEditor
-from tests.helpers import MalStandIn, TraktStandIn, redirect_url_from
+from tests.helpers import MalStandIn, TraktStandIn, address_after_allow
 from tests.terminal import COLUMNS, Terminal
 
 
@@ -44,7 +44,7 @@ async def test_the_server_wins(
 
 async def test_a_paste_of_1100_characters_wins(term: Terminal, mal: MalStandIn, config: Path) -> None:
     process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
-    pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
+    pasted = await address_after_allow(authorize_url(mal, await term.expect("press Enter")))
     assert len(pasted) > 1100
     term.type(pasted + "\r")
     assert await term.finish(process) == 0, term.output
@@ -114,7 +114,7 @@ async def test_an_error_from_myanimelist(term: Terminal, mal: MalStandIn, config
 async def test_an_error_from_myanimelist_after_the_paste(term: Terminal, mal: MalStandIn, config: Path) -> None:
     mal.fake.script("/v2/users/@me", Scripted(403, "<html><title>Request blocked</title></html>", "text/html"))
     process = await term.malcapture(*mal.args(config, "--no-browser"), env=mal.env())
-    pasted = await redirect_url_from(mal, authorize_url(mal, await term.expect("press Enter")))
+    pasted = await address_after_allow(authorize_url(mal, await term.expect("press Enter")))
     term.type(pasted + "\r")
     assert await term.finish(process) == 1
     assert "'Request blocked'" in term.output

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import MalStandIn, redirect_url_from, run_cli, run_here, run_without_privileges, spawn_cli, stored
+from tests.helpers import MalStandIn, address_after_allow, run_cli, run_here, run_without_privileges, spawn_cli, stored
 
 
 def test_an_unreadable_config_is_exit_3_with_the_advice_and_json_gets_its_empty_list(
@@ -70,7 +70,7 @@ async def test_print_prints_the_whole_section_as_it_would_be_saved(mal: MalStand
         line = (await process.stderr.readline()).decode()
         assert line
         url = line.strip() if "/authorize?" in line else ""
-    pasted = await redirect_url_from(mal, url)
+    pasted = await address_after_allow(url)
     out, _ = await process.communicate(pasted.encode() + b"\n")
     assert process.returncode == 0
     printed = out.decode()
