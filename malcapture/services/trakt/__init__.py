@@ -5,7 +5,7 @@ Facts: ../shared/TRAKT-OAUTH.md. Trakt's OAuth is Doorkeeper's, whose code grant
 before the grant: a code that cannot exist tells a wrong secret (401 invalid_client) from a right
 one (401 invalid_grant) and spends nothing. (Its refresh grant checks the token first, so it cannot.)
 
-Its parts: login.py (the ways in), client.py (the OAuth and API client, its errors in words).
+Its parts: login.py (the ways in), client.py (the OAuth and API client), words.py (its refusals in words).
 """
 
 from __future__ import annotations
