@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from malcapture.config import kometa as kc
-from malcapture.config import save as ks
+from malcapture.config import plan
 from malcapture.config.readback import section_window
 from malcapture.config.splice import Edit, Splicer, Updates, apply
 from malcapture.errors import ConfigError
@@ -84,7 +84,7 @@ def test_a_splice_that_reads_back_wrong_is_refused(tmp_path: Path, broken: str) 
     config = kc.load(write(tmp_path, "mal:\n  client_id: old\nplex:\n  url: x\n"))
     edit = Edit(0, len("mal:\n  client_id: old\n"), broken[: broken.index("plex:")])
     with pytest.raises(ConfigError, match="did not read back as intended"):
-        ks.verify(config, apply(config.text, [edit]), [edit], {"mal": {"client_id": CREDS.client_id}})
+        plan.verify(config, apply(config.text, [edit]), [edit], {"mal": {"client_id": CREDS.client_id}})
 
 
 def test_every_real_config_needs_only_its_mal_entry_reread(working_config: Path, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from malcapture.config import atomic
+from malcapture.config import atomic, plan
 from malcapture.config import kometa as kc
 from malcapture.config import save as ks
 from malcapture.errors import ConfigError
@@ -190,7 +190,7 @@ def test_a_line_appended_after_the_save_was_worked_out_is_kept(tmp_path: Path) -
     path = tmp_path / "config.yml"
     path.write_text(SMALL_CONFIG)
     config = kc.load(path)
-    planned = ks.plan_save(config, MAL.place(), MAL.wants(TOKENS, CREDS), {})
+    planned = plan.plan_save(config, MAL.place(), MAL.wants(TOKENS, CREDS), {})
     with open(path, "a") as handle:
         handle.write("added: while saving\n")
     ks.save(config, MAL.place(), MAL.wants(TOKENS, CREDS), {}, planned=planned)

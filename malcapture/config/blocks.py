@@ -13,7 +13,7 @@ from typing import Any
 
 from malcapture.config.kometa import BOM, KometaConfig
 from malcapture.config.place import Place, Wants, new_value
-from malcapture.config.save import nest, plan_save
+from malcapture.config.plan import nest, plan_save
 from malcapture.config.splice import block_lines
 from malcapture.errors import ConfigError
 

@@ -32,7 +32,7 @@ def prove(
     """The save of tokens of the real shape works: refused now, with the reason, before anything is spent.
     New values for `.env` that this process's environment also sets are said now too: Kometa's container
     (docker compose's `env_file:`) keeps the old ones until it is made anew."""
-    from malcapture.config.save import plan_save
+    from malcapture.config.plan import plan_save
 
     plan = plan_save(config, place, service.wants(service.code.stand_in(), creds, extra), env)
     if plan.shadowed:

@@ -19,7 +19,8 @@ from malcapture import interrupts
 from malcapture.config.blocks import config_block, keep_tokens, whole_section
 from malcapture.config.kometa import KometaConfig
 from malcapture.config.place import Place, Wants
-from malcapture.config.save import Plan, Saved, plan_save, save_locked
+from malcapture.config.plan import Plan, plan_save
+from malcapture.config.save import Saved, save_locked
 from malcapture.errors import ConfigError, NetworkError, ServiceError, TokensNotSaved, UnusableTokens
 from malcapture.login.contract import Account, Credentials, LoginOptions, LoginResult, Service, TokenClient
 from malcapture.login.prepare import Prepared
