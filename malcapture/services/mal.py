@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from malcapture.answers import is_html, issued, json_object, titled
@@ -19,9 +19,6 @@ from malcapture.login import loopback
 from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.services import MYANIMELIST as SERVICE
 from malcapture.tokens import TokenSet
-
-if TYPE_CHECKING:
-    pass
 
 URLS = (
     ("MALCAPTURE_OAUTH_URL", "https://myanimelist.net/v1/oauth2"),  # {base}/authorize, {base}/token

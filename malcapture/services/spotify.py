@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from malcapture.answers import is_html, issued, json_object, titled
@@ -21,9 +21,6 @@ from malcapture.login import loopback
 from malcapture.login.contract import Account, ServiceCode, Setup, http_timeout, urls
 from malcapture.services import SPOTIFY as SERVICE
 from malcapture.tokens import TokenSet
-
-if TYPE_CHECKING:
-    pass
 
 URLS = (
     ("MALCAPTURE_SPOTIFY_ACCOUNTS_URL", "https://accounts.spotify.com"),  # /authorize, /api/token
