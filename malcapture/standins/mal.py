@@ -124,19 +124,9 @@ class FakeMal(StandIn):
         if q.get("response_type") != "code":
             return error(400, "unsupported_response_type", "The authorization grant type is not supported.")
         if q.get("code_challenge_method", "plain") != "plain":
-            return error(
-                400,
-                "invalid_request",
-                MISSING,
-                "Code challenge method must be `plain`",
-            )
+            return missing("Code challenge method must be `plain`")
         if not CHALLENGE.fullmatch(q.get("code_challenge", "")):
-            return error(
-                400,
-                "invalid_request",
-                MISSING,
-                "Check the `code_challenge` parameter",
-            )
+            return missing("Check the `code_challenge` parameter")
         redirect = sent if sent is not None else app.redirect_uris[0]
         txn = secrets.token_urlsafe(16)
         self.pending[txn] = {
@@ -170,12 +160,7 @@ class FakeMal(StandIn):
     @route("POST", "/v1/oauth2/token")
     async def token(self, request: web.Request) -> web.StreamResponse:
         if request.content_type != "application/x-www-form-urlencoded":
-            return error(
-                400,
-                "invalid_request",
-                MISSING,
-                "Check the `grant_type` parameter",
-            )
+            return missing("Check the `grant_type` parameter")
         form = {k: str(v) for k, v in (await request.post()).items()}
         self.last_token_form = form
         client_id, secret = basic_credentials(request) or (form.get("client_id", ""), form.get("client_secret"))
@@ -193,37 +178,17 @@ class FakeMal(StandIn):
     def _code_grant(self, app: App, form: dict[str, str]) -> web.Response:
         grant = self.grants.get(form.get("code", ""))
         if grant is None:
-            return error(
-                400,
-                "invalid_request",
-                MISSING,
-                "Cannot decrypt the authorization code",
-            )
+            return missing("Cannot decrypt the authorization code")
         if grant.used:
-            return error(
-                400,
-                "invalid_request",
-                MISSING,
-                "Authorization code has been revoked",
-            )
+            return missing("Authorization code has been revoked")
         if grant.expires < self.clock():
-            return error(400, "invalid_request", MISSING, "Authorization code has expired")
+            return missing("Authorization code has expired")
         if grant.client_id != app.client_id:
-            return error(
-                400,
-                "invalid_request",
-                MISSING,
-                "Authorization code was not issued to this client",
-            )
+            return missing("Authorization code was not issued to this client")
         if grant.sent_redirect and form.get("redirect_uri") != grant.redirect_uri:
-            return error(400, "invalid_request", MISSING, "Invalid redirect URI")
+            return missing("Invalid redirect URI")
         if "code_verifier" not in form:
-            return error(
-                400,
-                "invalid_request",
-                MISSING,
-                "Check the `code_verifier` parameter",
-            )
+            return missing("Check the `code_verifier` parameter")
         if form["code_verifier"] != grant.challenge:
             return error(400, "invalid_grant", INVALID_GRANT, "Failed to verify `code_verifier`.")
         grant.used = True
@@ -256,6 +221,11 @@ class FakeMal(StandIn):
 
 def error(status: int, name: str, message: str, hint: str = "", headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": name, "message": message, "hint": hint}, status=status, headers=headers)
+
+
+def missing(hint: str) -> web.Response:
+    """league/oauth2-server's 400 for most things wrong with a request: the same message, a hint of its own."""
+    return error(400, "invalid_request", MISSING, hint)
 
 
 def consent_page(txn: str, client_id: str) -> str:
