@@ -34,8 +34,8 @@ from tests.helpers import (
     TraktStandIn,
     executable,
     free_port,
+    mal_stand_in,
     needs_root,
-    on_loopback_redirect,
 )
 
 LEAKY_ENV = ("BROWSER", "DISPLAY", "WAYLAND_DISPLAY", "SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY", "WSL_DISTRO_NAME")
@@ -55,7 +55,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 async def mal() -> AsyncIterator[MalStandIn]:
     fake = FakeMal()
     runner, base = await serve(fake)
-    yield on_loopback_redirect(fake, base, free_port())
+    yield mal_stand_in(fake, base, free_port())
     await runner.cleanup()
 
 

@@ -171,8 +171,8 @@ TraktStandIn = Running[FakeTrakt, TraktApp]
 PlexStandIn = Running[FakePlex, FakePlexServer]
 
 
-def on_loopback_redirect(fake: FakeMal, base: str, port: int) -> MalStandIn:
-    """The fake MyAnimeList with an app registered for http://localhost:PORT/, as every MAL test has it."""
+def mal_stand_in(fake: FakeMal, base: str, port: int) -> MalStandIn:
+    """The handle on the fake MyAnimeList, an app registered with it for http://localhost:PORT/ (every MAL test's)."""
     redirect = f"http://localhost:{port}/"
     app = fake.register(redirect)
     options = ("--client-id", app.client_id, "--client-secret", str(app.secret), "--redirect-uri", redirect)

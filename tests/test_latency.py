@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from malcapture.standins.mal import FakeMal, serve
-from tests.helpers import MalStandIn, executable, free_port, on_loopback_redirect, spawn_cli
+from tests.helpers import MalStandIn, executable, free_port, mal_stand_in, spawn_cli
 from tests.link import Link, certificate
 
 RTT = 0.05
@@ -48,7 +48,7 @@ async def far_mal(tmp_path: Path) -> AsyncIterator[FarMal]:
     runner, direct = await serve(fake, tls=context)
     target = ("127.0.0.1", int(direct.rsplit(":", 1)[1]))
     oauth, api = Link(target, RTT), Link(target, RTT)
-    handle = on_loopback_redirect(fake, direct, free_port())
+    handle = mal_stand_in(fake, direct, free_port())
     far = FarMal(handle, direct, cert, oauth, api, await api.start(), await oauth.start())
     yield far
     await oauth.close()
